@@ -1,0 +1,387 @@
+"""The job state machine: create, submit, follow, finish, cancel.
+
+    queued → submitting → submitted → running → finishing → succeeded
+                 ↘ failed / cancelled (from any state before finishing)
+
+Every change is a conditional update from the state the step expects (`Job.move`,
+`Job.claim`), so a step run twice, or by two workers at once, takes effect once. No
+transaction or lock is held across a provider call: call first, then write the outcome.
+"""
+
+import logging
+import random
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from studio import pricing, video
+from studio.models import Clip, Job, SourceImage
+from studio.providers import get_provider
+from studio.providers.base import (
+    GenerationRequest,
+    Handle,
+    ImageInput,
+    Phase,
+    PollResult,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+)
+
+log = logging.getLogger(__name__)
+
+# Longer than any submit or finish step can take; a step's lease outlives a killed worker
+# by at most this much before another worker takes the job up again.
+STEP_LEASE_SECONDS = settings.Q_CLUSTER["timeout"]
+MAX_BACKOFF_SECONDS = 300
+# How long a queued task may wait for a free worker before the follower sends it again.
+TASK_GRACE = timedelta(seconds=60)
+# A finished clip may differ from the request by this much and still be accepted.
+DURATION_TOLERANCE = 0.5
+
+
+def create_job(
+    *,
+    creator,
+    provider: str,
+    mode: str,
+    prompt: str,
+    negative_prompt: str = "",
+    duration: int,
+    resolution: str,
+    aspect: str,
+    audio: bool,
+    seed: int | None = None,
+    image: SourceImage | None = None,
+    last_frame: SourceImage | None = None,
+) -> Job:
+    """Record a job with its price and queue its submission once the row is committed."""
+    job = Job.objects.create(
+        creator=creator,
+        provider=provider,
+        mode=mode,
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        duration=duration,
+        resolution=resolution,
+        aspect=aspect,
+        audio=audio,
+        seed=seed,
+        image=image,
+        last_frame=last_frame,
+        estimated_cost=pricing.estimate(
+            provider=provider, resolution=resolution, audio=audio, seconds=duration
+        ),
+        next_check_at=timezone.now() + TASK_GRACE,
+    )
+    transaction.on_commit(lambda: async_task("studio.tasks.submit_job", job.pk))
+    return job
+
+
+def generation_request(job: Job) -> GenerationRequest:
+    def image_input(source: SourceImage | None) -> ImageInput | None:
+        if source is None:
+            return None
+        return ImageInput(source.file.name, source.content_type, source.width, source.height)
+
+    return GenerationRequest(
+        reference=f"studio-job-{job.pk}",
+        mode=job.mode,
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        duration=job.duration,
+        resolution=job.resolution,
+        aspect=job.aspect,
+        audio=job.audio,
+        seed=job.seed,
+        image=image_input(job.image),
+        last_frame=image_input(job.last_frame),
+    )
+
+
+def handle_for(job: Job) -> Handle:
+    return Handle(provider_job_id=job.provider_job_id, state=job.provider_state)
+
+
+def submit(job_id: int) -> None:
+    """Send a queued job to its provider."""
+    job = Job.objects.select_related("image", "last_frame").get(pk=job_id)
+    provider = get_provider(job.provider)
+    took = job.claim(Job.Status.QUEUED, for_seconds=STEP_LEASE_SECONDS, to=Job.Status.SUBMITTING)
+    if not took and provider.idempotent_submit:
+        # A submit interrupted by a crash may be sent again where that cannot charge twice.
+        took = job.claim(Job.Status.SUBMITTING, for_seconds=STEP_LEASE_SECONDS)
+    if not took:
+        return
+    try:
+        handle = provider.submit(generation_request(job))
+    except TransientError as exc:
+        job.move(
+            [Job.Status.SUBMITTING],
+            Job.Status.QUEUED,
+            lease_until=None,
+            error=f"Retrying: {exc}",
+            next_check_at=_backoff(job, exc),
+        )
+        return
+    except ProviderError as exc:
+        _fail(job, [Job.Status.SUBMITTING], str(exc))
+        return
+    now = timezone.now()
+    submitted = job.move(
+        [Job.Status.SUBMITTING],
+        Job.Status.SUBMITTED,
+        provider_job_id=handle.provider_job_id,
+        provider_state=handle.state,
+        submitted_at=now,
+        lease_until=None,
+        error="",
+        next_check_at=now,
+    )
+    if submitted:
+        nudge_follower()
+    else:
+        # Cancelled while we were submitting: tell the provider too.
+        job.refresh_from_db()
+        if job.status == Job.Status.CANCELLED:
+            provider.cancel(handle)
+
+
+def check(job: Job) -> None:
+    """Poll the provider once for a job it is working on and record what it says."""
+    provider = get_provider(job.provider)
+    at_provider = [Job.Status.SUBMITTED, Job.Status.RUNNING]
+    try:
+        result = provider.poll(handle_for(job))
+    except TransientError as exc:
+        job.move(at_provider, job.status, next_check_at=_backoff(job, exc))
+        return
+    except ProviderError as exc:
+        _fail(job, at_provider, str(exc))
+        return
+    _record(
+        job, result, next_check=timezone.now() + timedelta(seconds=provider.poll_interval_seconds)
+    )
+
+
+def _record(job: Job, result: PollResult, next_check) -> None:
+    at_provider = [Job.Status.SUBMITTED, Job.Status.RUNNING]
+    if result.phase == Phase.QUEUED:
+        job.move(
+            at_provider,
+            Job.Status.SUBMITTED,
+            queue_position=result.queue_position,
+            next_check_at=next_check,
+        )
+    elif result.phase == Phase.RUNNING:
+        progress = None if result.progress is None else round(result.progress * 100)
+        job.move(
+            at_provider,
+            Job.Status.RUNNING,
+            queue_position=None,
+            progress=progress,
+            next_check_at=next_check,
+        )
+    elif result.phase == Phase.SUCCEEDED:
+        if job.move(
+            at_provider,
+            Job.Status.FINISHING,
+            queue_position=None,
+            progress=100,
+            result_url=result.result_url,
+            next_check_at=timezone.now() + TASK_GRACE,
+        ):
+            transaction.on_commit(lambda: async_task("studio.tasks.finish_job", job.pk))
+    elif result.phase == Phase.CANCELLED:
+        job.move(at_provider, Job.Status.CANCELLED, finished_at=timezone.now(), next_check_at=None)
+    else:
+        _fail(job, at_provider, result.error or "The provider reported a failure without a reason.")
+
+
+def finish(job_id: int) -> None:
+    """Bring the finished MP4 home, check it, make its poster and show it in the gallery."""
+    job = Job.objects.get(pk=job_id)
+    if not job.claim(Job.Status.FINISHING, for_seconds=STEP_LEASE_SECONDS):
+        return
+    provider = get_provider(job.provider)
+    handle = handle_for(job)
+    with tempfile.TemporaryDirectory(prefix="studio-finish-") as tmp:
+        path = Path(tmp) / "clip.mp4"
+        try:
+            provider.fetch(handle, job.result_url, path)
+        except TransientError as exc:
+            # Stay finishing; the follower tries again after the backoff.
+            log.warning("fetching job %s failed for now: %s", job.pk, exc)
+            job.move(
+                [Job.Status.FINISHING],
+                Job.Status.FINISHING,
+                lease_until=None,
+                next_check_at=_backoff(job, exc),
+            )
+            return
+        except ProviderError as exc:
+            _fail(job, [Job.Status.FINISHING], f"The clip could not be downloaded: {exc}")
+            return
+        try:
+            info = video.probe(path)
+            _check_clip(job, info)
+            poster = video.poster_jpeg(path)
+        except video.VideoError as exc:
+            _fail(job, [Job.Status.FINISHING], str(exc))
+            return
+        # Names are fixed per job, so a run killed half-way leaves nothing behind to orphan.
+        clip_name = _replace(f"clips/{job.creator_id}/job-{job.pk}.mp4", path)
+        poster_name = _replace(f"clips/{job.creator_id}/job-{job.pk}.jpg", ContentFile(poster))
+    with transaction.atomic():
+        if not job.move(
+            [Job.Status.FINISHING],
+            Job.Status.SUCCEEDED,
+            finished_at=timezone.now(),
+            lease_until=None,
+        ):
+            return
+        Clip.objects.create(
+            job=job,
+            file=clip_name,
+            poster=poster_name,
+            width=info.width,
+            height=info.height,
+            duration=info.duration,
+            fps=info.fps,
+            has_audio=info.has_audio,
+            size_bytes=info.size_bytes,
+        )
+    provider.discard(handle)
+
+
+def _check_clip(job: Job, info: video.ClipInfo) -> None:
+    if abs(info.duration - job.duration) > DURATION_TOLERANCE:
+        raise video.VideoError(
+            f"The provider returned a {info.duration:.1f} s clip; {job.duration} s was asked for."
+        )
+    image = job.image
+    expected = video.output_size(
+        job.aspect, job.resolution, (image.width, image.height) if image else None
+    )
+    allowed = {expected}
+    if job.aspect == Job.Aspect.AUTO:
+        allowed.add((expected[1], expected[0]))
+    if (info.width, info.height) not in allowed:
+        raise video.VideoError(
+            f"The provider returned a {info.width}×{info.height} clip; "
+            f"{expected[0]}×{expected[1]} was asked for."
+        )
+
+
+def _replace(name: str, content) -> str:
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    if isinstance(content, Path):
+        with open(content, "rb") as f:
+            return default_storage.save(name, File(f))
+    return default_storage.save(name, content)
+
+
+def cancel(job: Job) -> bool:
+    """Stop a job at the creator's request; the provider is told where it can be."""
+    was_at_provider = bool(job.provider_job_id)
+    if not job.move(
+        [Job.Status.QUEUED, Job.Status.SUBMITTING, Job.Status.SUBMITTED, Job.Status.RUNNING],
+        Job.Status.CANCELLED,
+        finished_at=timezone.now(),
+        next_check_at=None,
+    ):
+        return False
+    if was_at_provider:
+        try:
+            get_provider(job.provider).cancel(handle_for(job))
+        except ProviderError as exc:
+            log.warning("cancelling job %s at %s failed: %s", job.pk, job.provider, exc)
+    return True
+
+
+def _fail(job: Job, from_states, message: str) -> None:
+    job.move(
+        from_states,
+        Job.Status.FAILED,
+        error=message,
+        finished_at=timezone.now(),
+        lease_until=None,
+        next_check_at=None,
+    )
+
+
+def _backoff(job: Job, exc: TransientError):
+    """When to try again after a transient error: the provider's retry-after, else
+    exponential backoff with jitter on the job's age."""
+    if isinstance(exc, RateLimitedError) and exc.retry_after:
+        delay = exc.retry_after
+    else:
+        age = (timezone.now() - job.created_at).total_seconds()
+        delay = min(MAX_BACKOFF_SECONDS, max(2.0, age / 4)) * random.uniform(0.5, 1.0)
+    return timezone.now() + timedelta(seconds=delay)
+
+
+# The follower: one leased step that polls every job at a provider and takes up any step
+# whose task was lost. The database is the source of truth; the queue only a nudge.
+
+
+def nudge_follower() -> None:
+    transaction.on_commit(lambda: async_task("studio.tasks.follow_jobs"))
+
+
+def follow_once() -> None:
+    """One pass over everything that is due."""
+    now = timezone.now()
+    due = Job.objects.at_provider().filter(
+        Q(next_check_at__isnull=True) | Q(next_check_at__lte=now)
+    )
+    for job in due.order_by("next_check_at")[:500]:
+        check(job)
+    _take_up_lost_steps(now)
+
+
+def _take_up_lost_steps(now) -> None:
+    """Start again any step whose task never ran or whose worker died (its lease expired)."""
+    lost = Job.objects.filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+        Q(next_check_at__isnull=True) | Q(next_check_at__lte=now),
+        status__in=[Job.Status.QUEUED, Job.Status.SUBMITTING, Job.Status.FINISHING],
+    )
+    for job in lost:
+        Job.objects.filter(pk=job.pk).update(next_check_at=now + TASK_GRACE)
+        if job.status == Job.Status.FINISHING:
+            async_task("studio.tasks.finish_job", job.pk)
+        elif job.status == Job.Status.QUEUED or get_provider(job.provider).idempotent_submit:
+            async_task("studio.tasks.submit_job", job.pk)
+        else:
+            # The provider may or may not have the job; sending it again could charge twice.
+            _fail(
+                job,
+                [Job.Status.SUBMITTING],
+                "Studio was interrupted while sending this job and cannot tell whether the "
+                "provider received it; it was not sent again, so you were not charged twice.",
+            )
+
+
+def next_check_in(max_wait: float) -> float:
+    """Seconds until the next job at a provider is due (at most `max_wait`)."""
+    soonest = (
+        Job.objects.at_provider()
+        .exclude(next_check_at__isnull=True)
+        .order_by("next_check_at")
+        .values_list("next_check_at", flat=True)
+        .first()
+    )
+    if soonest is None:
+        return max_wait
+    return max(0.0, min(max_wait, (soonest - timezone.now()).total_seconds()))

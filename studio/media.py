@@ -1,0 +1,75 @@
+"""Serving creators' files from storage, with HTTP Range support.
+
+Django answers no Range requests for media, and Safari will not play an MP4 without
+206 Partial Content; players also need ranges to seek. Callers check ownership first.
+"""
+
+import re
+
+from django.core.files.storage import default_storage
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+
+CHUNK = 256 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """The (first, last) byte positions of a single satisfiable range, else None.
+
+    Raises ValueError when the header is well-formed but unsatisfiable (416). A header we
+    do not understand (several ranges, other units) is ignored: the whole file is sent.
+    """
+    match = _RANGE.match(header.strip())
+    if not match:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        length = int(last)
+        if length == 0:
+            raise ValueError("empty suffix range")
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        raise ValueError("range not satisfiable")
+    return start, end
+
+
+def _read(name: str, start: int, length: int):
+    with default_storage.open(name, "rb") as f:
+        f.seek(start)
+        while length > 0:
+            data = f.read(min(CHUNK, length))
+            if not data:
+                return
+            length -= len(data)
+            yield data
+
+
+def serve(
+    request: HttpRequest, name: str, content_type: str, download_name: str | None = None
+) -> HttpResponse:
+    size = default_storage.size(name)
+    try:
+        byte_range = parse_range(request.headers.get("Range", ""), size)
+    except ValueError:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    start, end = byte_range or (0, size - 1)
+    length = end - start + 1 if size else 0
+    response = StreamingHttpResponse(
+        _read(name, start, length) if request.method != "HEAD" else iter(()),
+        status=206 if byte_range else 200,
+        content_type=content_type,
+    )
+    response["Content-Length"] = str(length)
+    response["Accept-Ranges"] = "bytes"
+    if byte_range:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Cache-Control"] = "private, max-age=3600"
+    if download_name:
+        response["Content-Disposition"] = f'attachment; filename="{download_name}"'
+    return response

@@ -1,0 +1,236 @@
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class SourceImage(models.Model):
+    """A normalised still uploaded by a creator; the same upload is stored once per creator."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images"
+    )
+    file = models.FileField(max_length=255)
+    upload_sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    content_type = models.CharField(max_length=40)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "upload_sha256"], name="image_once_per_owner")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.width}×{self.height} image #{self.pk}"
+
+
+class JobQuerySet(models.QuerySet):
+    def at_provider(self) -> "JobQuerySet":
+        """Jobs the provider is working on: the follower polls these."""
+        return self.filter(status__in=[Job.Status.SUBMITTED, Job.Status.RUNNING])
+
+    def unfinished(self) -> "JobQuerySet":
+        return self.exclude(status__in=Job.TERMINAL)
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SUBMITTING = "submitting", "Sending to provider"
+        SUBMITTED = "submitted", "Waiting at provider"
+        RUNNING = "running", "Generating"
+        FINISHING = "finishing", "Saving clip"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Mode(models.TextChoices):
+        IMAGE = "image", "Image to video"
+        TEXT = "text", "Text to video"
+        FIRST_LAST = "first_last", "First and last frame"
+
+    class Resolution(models.TextChoices):
+        P720 = "720p", "720p"
+        P1080 = "1080p", "1080p"
+
+    class Aspect(models.TextChoices):
+        LANDSCAPE = "16:9", "16:9 landscape"
+        PORTRAIT = "9:16", "9:16 portrait"
+        AUTO = "auto", "Auto (nearest to the image)"
+
+    DURATIONS = (4, 6, 8)
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    MAX_SEED = 2**32 - 1
+
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
+    )
+    image = models.ForeignKey(
+        SourceImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    last_frame = models.ForeignKey(
+        SourceImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.IMAGE)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    duration = models.PositiveSmallIntegerField(choices=[(d, f"{d} s") for d in DURATIONS])
+    resolution = models.CharField(max_length=8, choices=Resolution.choices)
+    aspect = models.CharField(max_length=8, choices=Aspect.choices)
+    audio = models.BooleanField(default=True)
+    seed = models.PositiveBigIntegerField(null=True, blank=True)
+    provider = models.CharField(max_length=20)
+    estimated_cost = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    # What the provider gave us to find the job again, written the moment it is known.
+    provider_job_id = models.CharField(max_length=255, blank=True)
+    provider_state = models.JSONField(default=dict, blank=True)
+    result_url = models.TextField(blank=True)
+    queue_position = models.PositiveIntegerField(null=True, blank=True)
+    progress = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    # A step working on the job (submitting, finishing) owns it until then; a worker killed
+    # mid-step leaves it to expire so the step can be taken up again.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Job #{self.pk} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.status in (
+            self.Status.QUEUED,
+            self.Status.SUBMITTING,
+            self.Status.SUBMITTED,
+            self.Status.RUNNING,
+        )
+
+    @property
+    def provider_label(self) -> str:
+        from studio.providers import PROVIDERS  # providers import this module
+
+        cls = PROVIDERS.get(self.provider)
+        return cls.label if cls else self.provider
+
+    def move(self, from_states, to: str, **fields) -> bool:
+        """Change status only if it is still one of `from_states`: the one way status changes.
+
+        A single conditional UPDATE, so of two workers running the same step only one wins,
+        and a duplicate task run is a no-op.
+        """
+        fields = {"status": to, "updated_at": timezone.now(), **fields}
+        moved = Job.objects.filter(pk=self.pk, status__in=list(from_states)).update(**fields)
+        if moved:
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(moved)
+
+    def claim(self, status: str, *, for_seconds: int, to: str | None = None) -> bool:
+        """Take the job for one step: it must be in `status` and not leased by a live step."""
+        now = timezone.now()
+        fields = {
+            "status": to or status,
+            "lease_until": now + timedelta(seconds=for_seconds),
+            "updated_at": now,
+        }
+        moved = (
+            Job.objects.filter(pk=self.pk, status=status)
+            .filter(models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=now))
+            .update(**fields)
+        )
+        if moved:
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(moved)
+
+
+class Clip(models.Model):
+    """The finished MP4 in our own storage; every figure is read back from the file."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="clip")
+    file = models.FileField(max_length=255)
+    poster = models.FileField(max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    duration = models.FloatField(help_text="seconds")
+    fps = models.FloatField()
+    has_audio = models.BooleanField()
+    size_bytes = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Clip of job #{self.job_id}"
+
+    @property
+    def aspect_label(self) -> str:
+        return "16:9" if self.width >= self.height else "9:16"
+
+    @property
+    def resolution_label(self) -> str:
+        return f"{min(self.width, self.height)}p"
+
+    @property
+    def download_name(self) -> str:
+        return f"studio-clip-{self.job_id}.mp4"
+
+
+class LocalRender(models.Model):
+    """The local renderer's own queue: its side of the provider protocol, as a hosted
+    provider keeps its jobs on its servers."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RENDERING = "rendering"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client_reference = models.CharField(max_length=64, unique=True)
+    spec = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    output = models.CharField(max_length=255, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Local render {self.id} ({self.status})"
+
+
+class Lease(models.Model):
+    """A named lease held in the database, so only one worker anywhere runs a singleton step."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    holder = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder} until {self.expires_at}"

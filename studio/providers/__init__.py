@@ -1,0 +1,20 @@
+"""Every provider Studio can send a job to, by the name used in settings and on the CLI."""
+
+from studio.providers.base import Provider
+from studio.providers.local import LocalProvider
+
+PROVIDERS: dict[str, type[Provider]] = {
+    LocalProvider.name: LocalProvider,
+}
+
+
+def get_provider(name: str) -> Provider:
+    try:
+        return PROVIDERS[name]()
+    except KeyError:
+        raise LookupError(f"There is no provider called {name!r}.") from None
+
+
+def provider_choices() -> list[tuple[str, str]]:
+    """(name, label) of each provider a creator may choose now."""
+    return [(name, cls.label) for name, cls in PROVIDERS.items() if not cls().unavailable_reason()]

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from studio import views
+
+urlpatterns = [
+    path("", views.create, name="create"),
+    path("estimate/", views.estimate, name="estimate"),
+    path("jobs/<int:job_id>/", views.job_detail, name="job"),
+    path("jobs/<int:job_id>/cancel/", views.job_cancel, name="job_cancel"),
+    path("gallery/", views.gallery, name="gallery"),
+    path("clips/<int:clip_id>/", views.clip_detail, name="clip"),
+    path("clips/<int:clip_id>/video.mp4", views.clip_video, name="clip_video"),
+    path("clips/<int:clip_id>/poster.jpg", views.clip_poster, name="clip_poster"),
+    path("images/<int:image_id>/", views.source_image, name="source_image"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", views.health, name="health"),
+    path("admin/", admin.site.urls),
+]

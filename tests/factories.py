@@ -1,0 +1,37 @@
+"""Test inputs made by the tests themselves: nothing binary is committed."""
+
+import io
+
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image, ImageDraw
+
+
+def photo(
+    width: int = 1280, height: int = 720, fmt: str = "JPEG", mode: str = "RGB", **save
+) -> bytes:
+    """A photo-like image: gradients and shapes, so motion and crops are visible."""
+    image = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(image)
+    for y in range(0, height, 4):
+        shade = int(255 * y / height)
+        draw.rectangle([0, y, width, y + 4], fill=(shade, 120, 255 - shade))
+    draw.ellipse(
+        [width // 3, height // 3, width // 2, height // 2 + height // 6], fill=(250, 210, 40)
+    )
+    draw.rectangle([width // 10, height // 10, width // 5, height // 4], fill=(20, 20, 20))
+    if mode != "RGB":
+        image = image.convert(mode)
+    out = io.BytesIO()
+    image.save(out, fmt, **save)
+    return out.getvalue()
+
+
+def upload(
+    data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg"
+) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def make_creator(username: str = "ana"):
+    return get_user_model().objects.create_user(username=username, password="pw-" + username * 3)

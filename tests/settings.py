@@ -1,0 +1,16 @@
+"""Test settings: the product's settings module, with a throwaway secret and test-only speedups."""
+
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
+os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="studio-test-media-"))
+os.environ.setdefault("STATIC_ROOT", tempfile.mkdtemp(prefix="studio-test-static-"))
+
+from studio.settings import *  # noqa: F403
+
+# No collectstatic in tests: serve from the finders.
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STUDIO_FOLLOW_STEP_SECONDS = 0

@@ -1,0 +1,111 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from studio.models import Job
+from tests.factories import make_creator, photo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def demo(db):
+    return make_creator(settings.STUDIO_DEMO_USERNAME)
+
+
+def write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_generate_wait_prints_the_finished_job(tmp_path, capsys, tasks_inline):
+    make_creator(settings.STUDIO_DEMO_USERNAME)
+    image = write(tmp_path, "hill.jpg", photo(1280, 720))
+    call_command(
+        "generate", image, "--prompt", "tilt up to the sky", "--duration", "4",
+        "--aspect", "16:9", "--seed", "3", "--no-audio", "--wait",
+    )  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    job = Job.objects.get()
+    assert result["job"] == job.pk
+    assert (result["status"], result["error"], result["cost_usd"]) == ("succeeded", None, "0.00")
+    assert Path(result["clip"]).is_file()
+    assert Path(result["clip"]).stat().st_size == job.clip.size_bytes
+    assert (result["width"], result["height"], result["has_audio"]) == (1280, 720, False)
+    assert (job.seed, job.audio, job.mode) == (3, False, Job.Mode.IMAGE)
+
+
+def test_generate_without_wait_queues_and_says_so(tmp_path, capsys, demo):
+    call_command("generate", "--prompt", "northern lights over a lake", "--duration", "6")
+    result = json.loads(capsys.readouterr().out)
+    job = Job.objects.get(pk=result["job"])
+    assert (result["status"], job.mode, job.duration, job.creator) == ("queued", "text", 6, demo)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--duration", "5"], "Duration must be 4, 6 or 8 seconds; 5 is not allowed."),
+        (["--resolution", "480p"], "Resolution must be 720p or 1080p; 480p is not allowed."),
+        (["--prompt", ""], "Write a prompt"),
+        (["--provider", "acme"], "Provider must be one of those listed"),
+    ],
+)
+def test_generate_refuses_bad_options_with_the_forms_message(tmp_path, demo, args, message):
+    image = write(tmp_path, "a.jpg", photo())
+    with pytest.raises(CommandError) as error:
+        call_command("generate", image, "--prompt", "push in", *args)
+    assert error.value.returncode == 2
+    assert message in str(error.value)
+    assert not Job.objects.exists()
+
+
+def test_generate_refuses_a_file_that_is_not_an_image(tmp_path, demo):
+    fake = write(tmp_path, "notes.png", b"these are my notes")
+    with pytest.raises(CommandError, match="not an image Studio can read") as error:
+        call_command("generate", fake, "--prompt", "push in")
+    assert error.value.returncode == 2
+    assert not Job.objects.exists()
+
+
+def test_generate_refuses_a_missing_file(tmp_path, demo):
+    with pytest.raises(CommandError, match=r"Cannot read .*nope.jpg: No such file") as error:
+        call_command("generate", str(tmp_path / "nope.jpg"), "--prompt", "push in")
+    assert error.value.returncode == 2
+
+
+def test_generate_exits_with_status_2_from_the_shell(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
+        "MEDIA_ROOT": str(tmp_path / "media"),
+    }
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
+    subprocess.run([*manage, "demo_account"], env=env, check=True, capture_output=True)
+    small = write(tmp_path, "small.jpg", photo(640, 480))
+    run = subprocess.run(
+        [*manage, "generate", small, "--prompt", "push in"], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 2
+    assert "Image: The image is 640×480; its short side must be at least 512 px." in run.stderr
+    assert run.stdout == ""
+
+
+def test_demo_account_can_be_created_again_and_signs_in(client, db, capsys):
+    call_command("demo_account")
+    call_command("demo_account")
+    out = capsys.readouterr().out
+    assert "Created the demo account" in out and "Reset the demo account" in out
+    assert client.login(
+        username=settings.STUDIO_DEMO_USERNAME, password=settings.STUDIO_DEMO_PASSWORD
+    )

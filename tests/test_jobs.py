@@ -1,0 +1,259 @@
+import io
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.files.storage import default_storage
+from django.utils import timezone
+from PIL import Image
+
+from studio import images, jobs, leases, pricing
+from studio.models import Clip, Job, LocalRender
+from studio.providers import PROVIDERS, local
+from studio.providers.base import Handle, Phase, PollResult, Provider, TransientError
+from tests.factories import make_creator, photo
+
+
+@pytest.fixture
+def image(creator):
+    data = photo(1600, 900)
+    return images.store(creator, images.normalise(io.BytesIO(data), size=len(data)))
+
+
+def new_job(creator, image, **options) -> Job:
+    fields = dict(
+        provider="local", mode=Job.Mode.IMAGE, prompt="Slow pan left over the hills",
+        duration=4, resolution="720p", aspect="auto", audio=False, seed=7, image=image,
+    )  # fmt: skip
+    fields.update(options)
+    return jobs.create_job(creator=creator, **fields)
+
+
+def render_and_follow(job: Job) -> Job:
+    """Drive one job through the real local provider, one step at a time."""
+    jobs.submit(job.pk)
+    job.refresh_from_db()
+    local.render(job.provider_job_id)
+    jobs.check(job)
+    jobs.finish(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def test_create_job_stores_the_estimate_and_queues_its_submit_on_commit(
+    creator, image, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        job = new_job(creator, image, resolution="1080p", duration=8, audio=True)
+    assert job.status == Job.Status.QUEUED
+    assert job.estimated_cost == pricing.estimate(
+        provider="local", resolution="1080p", audio=True, seconds=8
+    )
+    assert len(callbacks) == 1
+
+
+def test_a_job_goes_from_queued_to_a_clip_read_back_from_the_file(creator, image):
+    job = new_job(creator, image, audio=True)
+    job = render_and_follow(job)
+    assert job.status == Job.Status.SUCCEEDED
+    clip = job.clip
+    assert (clip.width, clip.height) == (1280, 720)
+    assert abs(clip.duration - 4) <= 1 / 24
+    assert clip.fps == 24
+    assert clip.has_audio is True
+    assert clip.size_bytes == default_storage.size(clip.file.name)
+    poster = Image.open(default_storage.open(clip.poster.name))
+    assert (poster.format, poster.size) == ("JPEG", (1280, 720))
+    # The provider's copy is discarded once ours is stored.
+    assert not LocalRender.objects.exists()
+
+
+def test_running_every_step_again_changes_nothing(creator, image):
+    job = render_and_follow(new_job(creator, image))
+    clip = job.clip
+    jobs.submit(job.pk)
+    jobs.check(job)
+    jobs.finish(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    assert list(Clip.objects.values_list("pk", flat=True)) == [clip.pk]
+
+
+def test_a_duplicate_submit_sends_the_job_once(creator, image):
+    job = new_job(creator, image)
+    jobs.submit(job.pk)
+    jobs.submit(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUBMITTED
+    assert LocalRender.objects.count() == 1
+    assert job.provider_job_id == str(LocalRender.objects.get().pk)
+
+
+def test_queue_position_and_progress_are_recorded(creator, image):
+    first, second = new_job(creator, image), new_job(creator, image, seed=8)
+    jobs.submit(first.pk)
+    jobs.submit(second.pk)
+    second.refresh_from_db()
+    jobs.check(second)
+    assert (second.status, second.queue_position) == (Job.Status.SUBMITTED, 1)
+    LocalRender.objects.filter(pk=second.provider_job_id).update(
+        status=LocalRender.Status.RENDERING, progress=0.42, heartbeat_at=timezone.now()
+    )
+    jobs.check(second)
+    second.refresh_from_db()
+    assert (second.status, second.progress, second.queue_position) == (Job.Status.RUNNING, 42, None)
+
+
+def test_a_failed_render_fails_the_job_with_a_readable_message(creator, image):
+    job = new_job(creator, image)
+    jobs.submit(job.pk)
+    default_storage.delete(image.file.name)
+    job = render_and_follow(job)
+    assert job.status == Job.Status.FAILED
+    assert job.error.startswith("The local renderer could not make this clip")
+    assert not Clip.objects.exists()
+
+
+def test_a_clip_of_the_wrong_length_fails_the_job(creator, image):
+    job = new_job(creator, image, duration=4)
+    jobs.submit(job.pk)
+    job.refresh_from_db()
+    local.render(job.provider_job_id)
+    jobs.check(job)
+    Job.objects.filter(pk=job.pk).update(duration=8)
+    jobs.finish(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "returned a 4.0 s clip; 8 s was asked for" in job.error
+
+
+def test_cancelled_before_submit_is_never_sent(creator, image):
+    job = new_job(creator, image)
+    assert jobs.cancel(job)
+    jobs.submit(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+    assert not LocalRender.objects.exists()
+
+
+def test_cancel_at_the_provider_stops_the_local_render(creator, image):
+    job = new_job(creator, image)
+    jobs.submit(job.pk)
+    job.refresh_from_db()
+    assert jobs.cancel(job)
+    local.render(job.provider_job_id)
+    render = LocalRender.objects.get()
+    assert (render.status, render.output) == (LocalRender.Status.CANCELLED, "")
+    assert not jobs.cancel(job)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_during_a_render_leaves_no_clip_behind():
+    creator = make_creator("cat")
+    data = photo(1600, 900)
+    image = images.store(creator, images.normalise(io.BytesIO(data), size=len(data)))
+    job = new_job(creator, image, duration=8)
+    jobs.submit(job.pk)
+    job.refresh_from_db()
+    worker = threading.Thread(target=local.render, args=(job.provider_job_id,))
+    worker.start()
+    while not LocalRender.objects.filter(status=LocalRender.Status.RENDERING).exists():
+        pass
+    jobs.cancel(job)
+    worker.join(timeout=60)
+    render = LocalRender.objects.get()
+    assert render.status == LocalRender.Status.CANCELLED
+    assert not default_storage.exists(f"renders/{render.pk}.mp4")
+
+
+def test_the_follower_takes_up_a_submit_whose_task_was_lost(creator, image, tasks_inline):
+    job = new_job(creator, image)  # its on-commit submit never runs inside the test transaction
+    Job.objects.filter(pk=job.pk).update(next_check_at=timezone.now() - timedelta(seconds=1))
+    jobs.follow_once()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUBMITTED
+
+
+def test_the_follower_takes_up_a_finish_whose_worker_died(creator, image, tasks_inline):
+    job = new_job(creator, image)
+    jobs.submit(job.pk)
+    job.refresh_from_db()
+    local.render(job.provider_job_id)
+    jobs.check(job)  # the finish task it queues on commit never runs here
+    past = timezone.now() - timedelta(seconds=1)
+    Job.objects.filter(pk=job.pk).update(lease_until=past, next_check_at=past)
+    jobs.follow_once()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+
+
+class OneShotProvider(Provider):
+    """A provider that may charge for every submit it receives, and is busy when polled."""
+
+    name = "oneshot"
+    label = "One shot"
+
+    def submit(self, request):
+        return Handle("remote-1")
+
+    def poll(self, handle):
+        raise TransientError("The provider is busy.")
+
+
+@pytest.fixture
+def oneshot(monkeypatch):
+    monkeypatch.setitem(PROVIDERS, "oneshot", OneShotProvider)
+    monkeypatch.setitem(
+        pricing.PRICE_PER_SECOND, ("oneshot", "720p", False), pricing.Decimal("0.10")
+    )
+
+
+def test_an_interrupted_submit_is_not_resent_where_that_could_charge_twice(creator, image, oneshot):
+    job = new_job(creator, image, provider="oneshot")
+    past = timezone.now() - timedelta(seconds=1)
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.SUBMITTING, lease_until=past, next_check_at=past
+    )
+    jobs.follow_once()
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert "not charged twice" in job.error
+
+
+def test_an_interrupted_local_submit_is_simply_sent_again(creator, image, tasks_inline):
+    job = new_job(creator, image)
+    past = timezone.now() - timedelta(seconds=1)
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.SUBMITTING, lease_until=past, next_check_at=past
+    )
+    jobs.follow_once()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUBMITTED
+
+
+def test_a_transient_poll_error_backs_off_and_keeps_the_job(creator, image, oneshot):
+    job = new_job(creator, image, provider="oneshot")
+    jobs.submit(job.pk)
+    job.refresh_from_db()
+    before = timezone.now()
+    jobs.check(job)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUBMITTED
+    assert job.next_check_at > before + timedelta(seconds=0.9)
+
+
+def test_a_poll_result_moves_only_from_the_expected_states(creator, image):
+    job = new_job(creator, image)
+    jobs._record(job, PollResult(Phase.RUNNING, progress=0.5), next_check=timezone.now())
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED  # a queued job is not at the provider yet
+
+
+def test_only_one_holder_gets_a_lease_until_it_expires(db):
+    assert leases.acquire("x", "a", seconds=30)
+    assert not leases.acquire("x", "b", seconds=30)
+    assert leases.renew("x", "a", seconds=30)
+    assert not leases.renew("x", "b", seconds=30)
+    leases.release("x", "a")
+    assert leases.acquire("x", "b", seconds=30)
+    assert not leases.acquire("x", "a", seconds=30)

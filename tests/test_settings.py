@@ -1,0 +1,41 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LOAD = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
+
+
+def load_settings(**env):
+    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    clean.update(env, DJANGO_SETTINGS_MODULE="studio.settings")
+    return subprocess.run(
+        [sys.executable, "-c", LOAD], env=clean, cwd=ROOT, capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"SECRET_KEY": "short"}, {"SECRET_KEY": "django-insecure-" + "x" * 40}],
+)
+def test_production_refuses_to_start_without_a_real_secret_key(env):
+    run = load_settings(**env)
+    assert run.returncode != 0
+    assert "Set SECRET_KEY to a random string of at least 32 characters" in run.stderr
+
+
+def test_production_starts_with_a_real_secret_key():
+    run = load_settings(SECRET_KEY="k" * 50)
+    assert (run.returncode, run.stdout.strip()) == (0, "False")
+
+
+def test_debug_may_run_without_a_secret_key():
+    assert load_settings(DEBUG="true").stdout.strip() == "True"
+
+
+def test_a_malformed_boolean_is_named():
+    run = load_settings(SECRET_KEY="k" * 50, DEBUG="maybe")
+    assert "DEBUG must be true or false, not 'maybe'." in run.stderr
