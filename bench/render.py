@@ -52,13 +52,10 @@ def photo_like(width: int = 2400, height: int = 1600, seed: int = 1) -> Image.Im
     return Image.fromarray(grainy.astype(np.uint8))
 
 
-def best_of(runs: int, action: Callable[[], None]) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def timed(action: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
 
 
 def render_ours(source: Path, size: tuple[int, int], out: Path) -> None:
@@ -96,16 +93,17 @@ def main() -> None:
 
         rows = []
         for name, size in SIZES.items():
-            ours_out = work / f"ours-{name}.mp4"
-            ours = best_of(args.runs, lambda s=size, o=ours_out: render_ours(source, s, o))
-            info = probe(ours_out)
-            theirs = None
-            if ffmpeg:
-                ff_out = work / f"ffmpeg-{name}.mp4"
-                theirs = best_of(
-                    args.runs, lambda s=size, o=ff_out: render_ffmpeg(ffmpeg, source, s, o)
-                )
-            rows.append((name, ours, theirs, info.size_bytes))
+            ours_out, ff_out = work / f"ours-{name}.mp4", work / f"ffmpeg-{name}.mp4"
+            ours, theirs = [], []
+            # Alternate the two, so a burst of other load on the machine hits both alike.
+            for _ in range(args.runs):
+                ours.append(timed(lambda s=size, o=ours_out: render_ours(source, s, o)))
+                if ffmpeg:
+                    theirs.append(
+                        timed(lambda s=size, o=ff_out: render_ffmpeg(ffmpeg, source, s, o))
+                    )
+            best_theirs = min(theirs) if theirs else None
+            rows.append((name, min(ours), best_theirs, probe(ours_out).size_bytes))
 
     print(f"8 s clip with audio, best of {args.runs}, wall seconds")
     print(f"({os.cpu_count()} cores; 1-minute load average {load:.2f} before the runs)")
