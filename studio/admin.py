@@ -1,5 +1,6 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from studio import jobs
 from studio.models import Clip, Job, LocalRender, SourceImage
 
 
@@ -10,9 +11,25 @@ class JobAdmin(admin.ModelAdmin):
     list_filter = ["status", "provider", "mode", "resolution"]
     search_fields = ["prompt", "creator__username", "provider_job_id"]
     raw_id_fields = ["creator", "image", "last_frame"]
-    readonly_fields = ["provider_job_id", "provider_state", "result_url", "lease_until",
-                       "next_check_at", "created_at", "updated_at", "submitted_at",
-                       "finished_at"]  # fmt: skip
+    actions = ["cancel_jobs"]
+
+    # Status changes only through the job engine (jobs.py), never by editing a row.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Cancel the selected jobs", permissions=["view"])
+    def cancel_jobs(self, request, queryset):
+        cancelled = sum(jobs.cancel(job) for job in queryset)
+        skipped = queryset.count() - cancelled
+        self.message_user(request, f"Cancelled {cancelled} job(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"{skipped} job(s) had already finished or were saving their clip.",
+                messages.WARNING,
+            )  # fmt: skip
 
 
 @admin.register(Clip)

@@ -29,6 +29,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--autoplay-policy=no-user-gesture-required",
 ]
+ADMIN_PASSWORD = "boss-password-for-tests"
 
 
 def free_port() -> int:
@@ -51,8 +52,19 @@ def studio_url(tmp_path_factory):
         "Q_WORKERS": "2",
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
-    for command in (["migrate", "-v0"], ["collectstatic", "--noinput", "-v0"], ["demo_account"]):
-        subprocess.run([*manage, *command], env=env, check=True, cwd=ROOT, capture_output=True)
+    for command in (
+        ["migrate", "-v0"],
+        ["collectstatic", "--noinput", "-v0"],
+        ["demo_account"],
+        ["createsuperuser", "--noinput", "--username", "boss", "--email", "boss@example.com"],
+    ):
+        subprocess.run(
+            [*manage, *command],
+            env={**env, "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD},
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+        )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(var / "serve.log", "wb") as log:
@@ -191,3 +203,21 @@ def test_text_mode_hides_the_image_and_unknown_pages_are_404(page, studio_url):
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_admin_can_see_every_creators_jobs(page, studio_url):
+    sign_in(page, studio_url)
+    page.get_by_label("Mode").select_option("text")
+    page.get_by_label("Prompt", exact=True).fill("A lighthouse in a storm, text only")
+    page.get_by_role("button", name="Generate clip").click()
+    expect(page.get_by_test_id("status")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+
+    page.goto(f"{studio_url}/admin/")
+    page.get_by_label("Username").fill("boss")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Jobs").click()
+    expect(page.locator("#result_list")).to_contain_text("demo")
+    page.locator("#result_list tbody a").first.click()
+    expect(page.locator(".field-prompt")).to_contain_text("A lighthouse in a storm, text only")
