@@ -1,5 +1,6 @@
 import io
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -158,7 +159,7 @@ def test_cancel_during_a_render_leaves_no_clip_behind():
     worker = threading.Thread(target=local.render, args=(job.provider_job_id,))
     worker.start()
     while not LocalRender.objects.filter(status=LocalRender.Status.RENDERING).exists():
-        pass
+        time.sleep(0.01)
     jobs.cancel(job)
     worker.join(timeout=60)
     render = LocalRender.objects.get()
