@@ -35,3 +35,13 @@ def upload(
 
 def make_creator(username: str = "ana"):
     return get_user_model().objects.create_user(username=username, password="pw-" + username * 3)
+
+
+def text_job(creator, prompt: str = "rain over the harbour"):
+    """A queued text-to-video job on the local renderer."""
+    from studio import jobs
+
+    return jobs.create_job(
+        creator=creator, provider="local", mode="text", prompt=prompt, duration=4,
+        resolution="720p", aspect="16:9", audio=False,
+    )  # fmt: skip

@@ -2,21 +2,15 @@ from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from studio import jobs
 from studio.models import Job
+from tests.factories import text_job
 
 
 def test_admin_cancel_action_goes_through_the_job_engine(client, creator):
     admin = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
     client.force_login(admin)
-    queued = jobs.create_job(
-        creator=creator, provider="local", mode="text", prompt="rain", duration=4,
-        resolution="720p", aspect="16:9", audio=False,
-    )  # fmt: skip
-    done = jobs.create_job(
-        creator=creator, provider="local", mode="text", prompt="sun", duration=4,
-        resolution="720p", aspect="16:9", audio=False,
-    )  # fmt: skip
+    queued = text_job(creator, "rain")
+    done = text_job(creator, "sun")
     done.move([Job.Status.QUEUED], Job.Status.SUCCEEDED)
     response = client.post(
         reverse("admin:studio_job_changelist"),
@@ -33,10 +27,7 @@ def test_admin_cancel_action_goes_through_the_job_engine(client, creator):
 def test_jobs_cannot_be_edited_by_hand_in_the_admin(client, creator):
     admin = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
     client.force_login(admin)
-    job = jobs.create_job(
-        creator=creator, provider="local", mode="text", prompt="rain", duration=4,
-        resolution="720p", aspect="16:9", audio=False,
-    )  # fmt: skip
+    job = text_job(creator, "rain")
     url = reverse("admin:studio_job_change", args=[job.pk])
     assert client.get(url).status_code == 200
     client.post(url, {"status": "succeeded", "prompt": "changed"})

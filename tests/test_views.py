@@ -6,7 +6,7 @@ from django.urls import reverse
 from studio import images, jobs, pricing
 from studio.models import Job
 from studio.providers import local
-from tests.factories import photo, upload
+from tests.factories import photo, text_job, upload
 
 
 def form_data(**overrides):
@@ -166,10 +166,7 @@ def test_a_soft_image_is_accepted_with_a_warning(signed_in):
 
 
 def test_status_partial_polls_until_terminal_then_answers_286(signed_in, creator):
-    job = jobs.create_job(
-        creator=creator, provider="local", mode="text", prompt="a quiet harbour at dawn",
-        duration=4, resolution="720p", aspect="16:9", audio=False,
-    )  # fmt: skip
+    job = text_job(creator, "a quiet harbour at dawn")
     url = reverse("job", args=[job.pk])
     running = signed_in.get(url, headers={"HX-Request": "true"})
     assert running.status_code == 200
@@ -184,10 +181,7 @@ def test_status_partial_polls_until_terminal_then_answers_286(signed_in, creator
 
 
 def test_job_page_without_htmx_is_a_whole_page(signed_in, creator):
-    job = jobs.create_job(
-        creator=creator, provider="local", mode="text", prompt="a harbour", duration=4,
-        resolution="720p", aspect="16:9", audio=False,
-    )  # fmt: skip
+    job = text_job(creator, "a harbour")
     response = signed_in.get(reverse("job", args=[job.pk]))
     assert response.status_code == 200
     assert b"<html" in response.content
@@ -273,10 +267,7 @@ def test_another_creators_ids_are_not_found(client, creator, other_creator):
 
 
 def test_cancel_button_cancels_a_queued_job(signed_in, creator):
-    job = jobs.create_job(
-        creator=creator, provider="local", mode="text", prompt="rain", duration=4,
-        resolution="720p", aspect="16:9", audio=False,
-    )  # fmt: skip
+    job = text_job(creator, "rain")
     response = signed_in.post(reverse("job_cancel", args=[job.pk]), follow=True)
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELLED
