@@ -153,20 +153,19 @@ def submit(job_id: int) -> None:
         # Cancelled while we were submitting: tell the provider too.
         job.refresh_from_db()
         if job.status == Job.Status.CANCELLED:
-            provider.cancel(handle)
+            _cancel_at_provider(job, handle)
 
 
 def check(job: Job) -> None:
     """Poll the provider once for a job it is working on and record what it says."""
     provider = get_provider(job.provider)
-    at_provider = [Job.Status.SUBMITTED, Job.Status.RUNNING]
     try:
         result = provider.poll(handle_for(job))
     except TransientError as exc:
-        job.move(at_provider, job.status, next_check_at=_backoff(job, exc))
+        job.move(Job.AT_PROVIDER, job.status, next_check_at=_backoff(job, exc))
         return
     except ProviderError as exc:
-        _fail(job, at_provider, str(exc))
+        _fail(job, Job.AT_PROVIDER, str(exc))
         return
     _record(
         job, result, next_check=timezone.now() + timedelta(seconds=provider.poll_interval_seconds)
@@ -174,10 +173,9 @@ def check(job: Job) -> None:
 
 
 def _record(job: Job, result: PollResult, next_check) -> None:
-    at_provider = [Job.Status.SUBMITTED, Job.Status.RUNNING]
     if result.phase == Phase.QUEUED:
         job.move(
-            at_provider,
+            Job.AT_PROVIDER,
             Job.Status.SUBMITTED,
             queue_position=result.queue_position,
             next_check_at=next_check,
@@ -185,7 +183,7 @@ def _record(job: Job, result: PollResult, next_check) -> None:
     elif result.phase == Phase.RUNNING:
         progress = None if result.progress is None else round(result.progress * 100)
         job.move(
-            at_provider,
+            Job.AT_PROVIDER,
             Job.Status.RUNNING,
             queue_position=None,
             progress=progress,
@@ -193,7 +191,7 @@ def _record(job: Job, result: PollResult, next_check) -> None:
         )
     elif result.phase == Phase.SUCCEEDED:
         if job.move(
-            at_provider,
+            Job.AT_PROVIDER,
             Job.Status.FINISHING,
             queue_position=None,
             progress=100,
@@ -202,9 +200,12 @@ def _record(job: Job, result: PollResult, next_check) -> None:
         ):
             transaction.on_commit(lambda: async_task("studio.tasks.finish_job", job.pk))
     elif result.phase == Phase.CANCELLED:
-        job.move(at_provider, Job.Status.CANCELLED, finished_at=timezone.now(), next_check_at=None)
+        job.move(
+            Job.AT_PROVIDER, Job.Status.CANCELLED, finished_at=timezone.now(), next_check_at=None
+        )
     else:
-        _fail(job, at_provider, result.error or "The provider reported a failure without a reason.")
+        reason = result.error or "The provider reported a failure without a reason."
+        _fail(job, Job.AT_PROVIDER, reason)
 
 
 def finish(job_id: int) -> None:
@@ -302,11 +303,16 @@ def cancel(job: Job) -> bool:
     ):
         return False
     if was_at_provider:
-        try:
-            get_provider(job.provider).cancel(handle_for(job))
-        except ProviderError as exc:
-            log.warning("cancelling job %s at %s failed: %s", job.pk, job.provider, exc)
+        _cancel_at_provider(job, handle_for(job))
     return True
+
+
+def _cancel_at_provider(job: Job, handle: Handle) -> None:
+    try:
+        get_provider(job.provider).cancel(handle)
+    except ProviderError as exc:
+        # The job is cancelled for the creator either way; the provider may still finish it.
+        log.warning("cancelling job %s at %s failed: %s", job.pk, job.provider, exc)
 
 
 def _fail(job: Job, from_states, message: str) -> None:

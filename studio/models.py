@@ -32,7 +32,7 @@ class SourceImage(models.Model):
 class JobQuerySet(models.QuerySet):
     def at_provider(self) -> "JobQuerySet":
         """Jobs the provider is working on: the follower polls these."""
-        return self.filter(status__in=[Job.Status.SUBMITTED, Job.Status.RUNNING])
+        return self.filter(status__in=Job.AT_PROVIDER)
 
     def unfinished(self) -> "JobQuerySet":
         return self.exclude(status__in=Job.TERMINAL)
@@ -65,6 +65,7 @@ class Job(models.Model):
 
     DURATIONS = (4, 6, 8)
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    AT_PROVIDER = (Status.SUBMITTED, Status.RUNNING)  # the provider has it; we poll
     MAX_SEED = 2**32 - 1
 
     creator = models.ForeignKey(
