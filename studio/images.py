@@ -19,7 +19,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from studio.models import SourceImage
 
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-WARN_SHORT_SIDE = 720
 
 
 class ImageRejected(ValueError):
@@ -98,7 +97,7 @@ def normalise(upload: BinaryIO, *, size: int) -> NormalisedImage:
     # Re-encoding without exif= drops every bit of metadata (GPS, camera, comments).
     rgb.save(out, "JPEG", quality=92, subsampling=0, optimize=True)
     notes = []
-    if min(rgb.size) < WARN_SHORT_SIDE:
+    if min(rgb.size) < settings.STUDIO_WARN_SHORT_SIDE:
         notes.append(
             f"The image's short side is {min(rgb.size)} px; providers want 720 px or more, "
             "so the clip will look soft."

@@ -184,6 +184,26 @@ STUDIO_PROVIDER = env("STUDIO_PROVIDER", "local")
 STUDIO_MAX_UPLOAD_BYTES = env_int("STUDIO_MAX_UPLOAD_MB", 20) * 1024 * 1024
 STUDIO_MAX_PIXELS = env_int("STUDIO_MAX_MEGAPIXELS", 40) * 1_000_000
 STUDIO_MIN_SHORT_SIDE = 512
+STUDIO_WARN_SHORT_SIDE = 720
+# Stills are scaled down to this long side: enough for 1080p output with room to move.
+STUDIO_MAX_LONG_SIDE = env_int("STUDIO_MAX_LONG_SIDE", 2560)
+# Transparent pixels are flattened onto this colour.
+STUDIO_ALPHA_BACKGROUND = env("STUDIO_ALPHA_BACKGROUND", "#ffffff")
 STUDIO_FOLLOW_STEP_SECONDS = env_int("STUDIO_FOLLOW_STEP_SECONDS", 50)
 STUDIO_DEMO_USERNAME = env("STUDIO_DEMO_USERNAME", "demo")
 STUDIO_DEMO_PASSWORD = env("STUDIO_DEMO_PASSWORD", "studio-demo")
+
+# Hosted providers: a provider without its key is shown as unavailable, with the reason.
+# Base URLs default to the real services; point them at `manage.py provider_emulator` to try
+# every provider offline.
+FAL_KEY = env("FAL_KEY")
+GEMINI_API_KEY = env("GEMINI_API_KEY")
+AIMLAPI_KEY = env("AIMLAPI_KEY")
+OXEN_API_KEY = env("OXEN_API_KEY")
+FAL_QUEUE_URL = env("FAL_QUEUE_URL", "https://queue.fal.run")
+FAL_REST_URL = env("FAL_REST_URL", "https://rest.fal.ai")
+GEMINI_API_URL = env("GEMINI_API_URL", "https://generativelanguage.googleapis.com/v1beta")
+AIMLAPI_URL = env("AIMLAPI_URL", "https://api.aimlapi.com")
+OXEN_API_URL = env("OXEN_API_URL", "https://hub.oxen.ai")
+# Largest MP4 accepted from a provider.
+STUDIO_MAX_CLIP_BYTES = env_int("STUDIO_MAX_CLIP_MB", 200) * 1024 * 1024
