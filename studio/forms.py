@@ -6,29 +6,60 @@ from django.conf import settings
 from django.db import transaction
 
 from studio import images, jobs
-from studio.models import Job
-from studio.providers import provider_choices
+from studio.models import Job, SourceImage
+from studio.providers import PROVIDERS
+from studio.providers.capabilities import capabilities_of, preflight
+
+# The options pre-flight looks at, by the job's field names.
+PREFLIGHT_FIELDS = ("mode", "duration", "resolution", "aspect", "audio", "seed", "negative_prompt")
+
+
+def still_bytes(still) -> int:
+    """The size a provider will be sent: the stored file, or the normalised upload."""
+    return still.file.size if isinstance(still, SourceImage) else len(still.data)
 
 
 def _choice_error(what: str, allowed: str) -> dict:
     return {"invalid_choice": f"{what} must be {allowed}; %(value)s is not allowed."}
 
 
+class LimitedSelect(forms.Select):
+    """A select whose choices the chosen provider cannot make are shown but disabled."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.disabled_values: set[str] = set()
+
+    def create_option(self, name, value, *args, **kwargs):
+        option = super().create_option(name, value, *args, **kwargs)
+        if str(value) in self.disabled_values:
+            option["attrs"]["disabled"] = True
+        return option
+
+
+def _all_providers() -> list[tuple[str, str]]:
+    return [(name, cls.label) for name, cls in PROVIDERS.items()]
+
+
 class OptionsForm(forms.Form):
     """The options that decide the price: enough to show an estimate while the creator edits."""
 
     provider = forms.ChoiceField(
-        choices=provider_choices, error_messages=_choice_error("Provider", "one of those listed")
+        choices=_all_providers,
+        widget=LimitedSelect,
+        error_messages=_choice_error("Provider", "one of those listed"),
     )
     duration = forms.TypedChoiceField(
         choices=[(d, f"{d} seconds") for d in Job.DURATIONS],
         coerce=int,
         initial=8,
+        widget=LimitedSelect,
         error_messages=_choice_error("Duration", "4, 6 or 8 seconds"),
     )
     resolution = forms.ChoiceField(
         choices=Job.Resolution.choices,
         initial=Job.Resolution.P720,
+        widget=LimitedSelect,
         error_messages=_choice_error("Resolution", "720p or 1080p"),
     )
     audio = forms.BooleanField(required=False, initial=True, label="Generate audio")
@@ -36,15 +67,61 @@ class OptionsForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["provider"].initial = settings.STUDIO_PROVIDER
+        unavailable = {name: cls().unavailable_reason() for name, cls in PROVIDERS.items()}
+        self.unavailable = {name: reason for name, reason in unavailable.items() if reason}
+        self.fields["provider"].widget.disabled_values = set(self.unavailable)
+        self.fields["provider"].choices = [
+            (name, f"{label} (unavailable)" if name in self.unavailable else label)
+            for name, label in _all_providers()
+        ]
 
     def initial_options(self) -> dict:
         return {name: self.fields[name].initial for name in OptionsForm.base_fields}
 
+    def clean_provider(self) -> str:
+        name = self.cleaned_data["provider"]
+        if name in self.unavailable:
+            raise forms.ValidationError(
+                f"{PROVIDERS[name].label} is not available: {self.unavailable[name]}"
+            )
+        return name
+
+    def limit_to(self, provider: str) -> None:
+        """Show only what `provider` can make (the rest stays visible, disabled)."""
+        caps = capabilities_of(provider)
+        self.fields["duration"].widget.disabled_values = {
+            str(d) for d in Job.DURATIONS if d not in caps.durations
+        }
+        self.fields["resolution"].widget.disabled_values = {
+            r for r in Job.Resolution.values if r not in caps.resolutions
+        }
+        if "aspect" in self.fields:
+            self.fields["aspect"].widget.disabled_values = {
+                a for a in Job.Aspect.values if a not in caps.aspects
+            }
+        if "mode" in self.fields:
+            self.fields["mode"].widget.disabled_values = {
+                m for m in Job.Mode.values if m not in caps.modes
+            }
+
+    def disabled_choices(self) -> dict[str, list[str]]:
+        """The choices `limit_to` disabled, by field, for the page to apply."""
+        return {
+            name: sorted(field.widget.disabled_values)
+            for name, field in self.fields.items()
+            if isinstance(field.widget, LimitedSelect) and name != "provider"
+        }
+
 
 class JobForm(OptionsForm):
+    """Everything a job needs. A still arrives either as a file (the CLI, or a browser
+    without JavaScript) or as the id of one the creator uploaded already (the create page
+    uploads on selection, so problems show at once and a form error never loses the file)."""
+
     mode = forms.ChoiceField(
         choices=Job.Mode.choices,
         initial=Job.Mode.IMAGE,
+        widget=LimitedSelect,
         error_messages=_choice_error("Mode", "image, text or first_last"),
     )
     image = forms.FileField(
@@ -53,12 +130,15 @@ class JobForm(OptionsForm):
         help_text="JPEG, PNG or WebP, up to 20 MB, at least 512 px on the short side.",
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
+    image_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
     last_frame = forms.FileField(
         required=False,
         label="Last frame",
-        help_text="First and last frame mode only: the clip ends on this image.",
+        help_text="First and last frame mode only: the clip ends on this image. "
+        "It must be the same size as the first.",
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
+    last_frame_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
     prompt = forms.CharField(
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Slow push in as the mist lifts"}),
@@ -74,8 +154,21 @@ class JobForm(OptionsForm):
     aspect = forms.ChoiceField(
         choices=Job.Aspect.choices,
         initial=Job.Aspect.AUTO,
+        widget=LimitedSelect,
         error_messages=_choice_error("Aspect ratio", "16:9, 9:16 or auto"),
     )
+    framing = forms.ChoiceField(
+        required=False,
+        choices=Job.Framing.choices,
+        initial=Job.Framing.CROP,
+        widget=forms.RadioSelect,
+        label="When the image does not fit the aspect",
+        error_messages=_choice_error("Framing", "crop or pad"),
+    )
+    crop_left = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    crop_top = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    crop_width = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    crop_height = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     seed = forms.IntegerField(
         required=False,
         min_value=0,
@@ -85,52 +178,111 @@ class JobForm(OptionsForm):
 
     field_order = [
         "mode", "image", "last_frame", "prompt", "negative_prompt", "provider",
-        "duration", "resolution", "aspect", "audio", "seed",
+        "duration", "resolution", "aspect", "audio", "seed", "framing",
     ]  # fmt: skip
 
-    def _clean_still(self, name: str, needed: bool, why: str) -> images.NormalisedImage | None:
+    def __init__(self, *args, creator, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.creator = creator
+
+    def _clean_still(self, name: str, needed: bool, why: str):
+        """The still as a SourceImage (already stored) or a NormalisedImage (to store)."""
         upload = self.cleaned_data.get(name)
-        if not upload:
-            if needed:
-                self.add_error(name, why)
-            return None
-        try:
-            return images.normalise(upload, size=upload.size)
-        except images.ImageRejected as exc:
-            self.add_error(name, str(exc))
-            return None
+        stored_id = self.cleaned_data.get(f"{name}_id")
+        if upload:
+            try:
+                return images.normalise(upload, size=upload.size)
+            except images.ImageRejected as exc:
+                self.add_error(name, str(exc))
+                return None
+        if stored_id:
+            still = self.creator.images.filter(pk=stored_id).first()
+            if still is None:
+                self.add_error(name, "That image is no longer available; upload it again.")
+            return still
+        if needed:
+            self.add_error(name, why)
+        return None
+
+    def clean_framing(self) -> str:
+        return self.cleaned_data["framing"] or Job.Framing.CROP
 
     def clean(self):
         data = super().clean()
         mode = data.get("mode")
-        data["image"] = self._clean_still(
-            "image",
-            needed=mode in (Job.Mode.IMAGE, Job.Mode.FIRST_LAST),
-            why="Choose an image to animate.",
-        )
-        data["last_frame"] = self._clean_still(
-            "last_frame",
-            needed=mode == Job.Mode.FIRST_LAST,
-            why="First and last frame mode needs a last frame.",
-        )
-        if mode == Job.Mode.TEXT:
-            data["image"] = data["last_frame"] = None
-        elif mode == Job.Mode.IMAGE:
-            data["last_frame"] = None
+        needs_image = mode in (Job.Mode.IMAGE, Job.Mode.FIRST_LAST)
+        image = self._clean_still("image", needs_image, "Choose an image to animate.")
+        last = None
+        if mode == Job.Mode.FIRST_LAST:
+            last = self._clean_still(
+                "last_frame", True, "First and last frame mode needs a last frame."
+            )
+        data["image"] = image if needs_image else None
+        data["last_frame"] = last
+        data["crop_box"] = None
+        if image and last:
+            try:
+                images.check_last_frame(image, last)
+            except images.ImageRejected as exc:
+                self.add_error("last_frame", str(exc))
+        if image and data.get("aspect"):
+            data["crop_box"] = self._crop_box(image, data)
+        self._preflight(data)
         return data
+
+    def _preflight(self, data) -> None:
+        """Refuse what the provider would reject or silently change, in its one-line words."""
+        if not data.get("provider"):
+            return
+        options = {name: data.get(name) for name in PREFLIGHT_FIELDS}
+        for role in ("image", "last_frame"):
+            still = data.get(role)
+            if still is not None:
+                options[f"{role}_bytes"] = still_bytes(still)
+        for problem in preflight(data["provider"], options):
+            field = problem.field if problem.field in self.fields else None
+            self.add_error(field, problem.message)
+
+    def _crop_box(self, image, data) -> "images.CropBox | None":
+        """The region to keep, when the image must be cropped to the aspect."""
+        size = (image.width, image.height)
+        ratio = images.target_ratio(data["aspect"], size)
+        if images.fits_ratio(size, ratio) or data.get("framing") != Job.Framing.CROP:
+            return None
+        sent = [data.get(f"crop_{side}") for side in ("left", "top", "width", "height")]
+        if any(value is None for value in sent):
+            return images.centred_crop(size, ratio)
+        try:
+            return images.checked_crop(size, ratio, images.CropBox(*sent))
+        except images.ImageRejected as exc:
+            self.add_error("framing", str(exc))
+            return None
 
     @property
     def warnings(self) -> list[str]:
         stills = (self.cleaned_data.get("image"), self.cleaned_data.get("last_frame"))
-        return [note for still in stills if still for note in still.warnings]
+        return [note for still in stills if still for note in getattr(still, "warnings", ())]
 
-    def save(self, creator) -> Job:
+    def save(self) -> Job:
         data = self.cleaned_data
         with transaction.atomic():
-            image = images.store(creator, data["image"]) if data["image"] else None
-            last = images.store(creator, data["last_frame"]) if data["last_frame"] else None
+            image = last = None
+            framing = ""
+            if data["image"]:
+                image = self._stored(data["image"])
+                size = (image.width, image.height)
+                ratio = images.target_ratio(data["aspect"], size)
+                if not images.fits_ratio(size, ratio):
+                    framing = data["framing"]
+                    image = images.framed(image, ratio=ratio, framing=framing, box=data["crop_box"])
+                if data["last_frame"]:
+                    last = self._stored(data["last_frame"])
+                    if framing:
+                        last = images.framed(
+                            last, ratio=ratio, framing=framing, box=data["crop_box"]
+                        )
             return jobs.create_job(
-                creator=creator,
+                creator=self.creator,
                 provider=data["provider"],
                 mode=data["mode"],
                 prompt=data["prompt"],
@@ -138,8 +290,12 @@ class JobForm(OptionsForm):
                 duration=data["duration"],
                 resolution=data["resolution"],
                 aspect=data["aspect"],
+                framing=framing,
                 audio=data["audio"],
                 seed=data["seed"],
                 image=image,
                 last_frame=last,
             )
+
+    def _stored(self, still) -> SourceImage:
+        return still if isinstance(still, SourceImage) else images.store(self.creator, still)

@@ -14,7 +14,11 @@ class SourceImage(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images"
     )
     file = models.FileField(max_length=255)
+    # The upload's hash; for an image framed from another, the hash of its own bytes.
     upload_sha256 = models.CharField(max_length=64)
+    derived_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     content_type = models.CharField(max_length=40)
@@ -63,6 +67,10 @@ class Job(models.Model):
         PORTRAIT = "9:16", "9:16 portrait"
         AUTO = "auto", "Auto (nearest to the image)"
 
+    class Framing(models.TextChoices):
+        CROP = "crop", "Crop"
+        PAD = "pad", "Pad with a blurred copy"
+
     DURATIONS = (4, 6, 8)
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
     AT_PROVIDER = (Status.SUBMITTED, Status.RUNNING)  # the provider has it; we poll
@@ -83,6 +91,8 @@ class Job(models.Model):
     duration = models.PositiveSmallIntegerField(choices=[(d, f"{d} s") for d in DURATIONS])
     resolution = models.CharField(max_length=8, choices=Resolution.choices)
     aspect = models.CharField(max_length=8, choices=Aspect.choices)
+    # How the image was fitted to the aspect; empty when it already fitted.
+    framing = models.CharField(max_length=4, choices=Framing.choices, blank=True)
     audio = models.BooleanField(default=True)
     seed = models.PositiveBigIntegerField(null=True, blank=True)
     provider = models.CharField(max_length=20)

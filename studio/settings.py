@@ -205,5 +205,22 @@ FAL_REST_URL = env("FAL_REST_URL", "https://rest.fal.ai")
 GEMINI_API_URL = env("GEMINI_API_URL", "https://generativelanguage.googleapis.com/v1beta")
 AIMLAPI_URL = env("AIMLAPI_URL", "https://api.aimlapi.com")
 OXEN_API_URL = env("OXEN_API_URL", "https://hub.oxen.ai")
+STUDIO_PROVIDER_TIMEOUT = env_int("STUDIO_PROVIDER_TIMEOUT", 30)
+# How stills reach fal: "storage" (its two-step upload, the safe choice for its 8 MB limit)
+# or "data_uri" (inline; unconfirmed for Veo Lite).
+FAL_IMAGE_UPLOAD = env("FAL_IMAGE_UPLOAD", "storage")
+GEMINI_VEO_MODEL = env("GEMINI_VEO_MODEL", "veo-3.1-lite-generate-preview")
+# AI/ML API's docs disagree with themselves (shared/providers.md §3): every spelling is a setting.
+AIMLAPI_MODEL = env("AIMLAPI_MODEL", "google/veo-3-1-lite-generate-preview")
+AIMLAPI_RESOLUTION_CASE = env("AIMLAPI_RESOLUTION_CASE")  # lower, upper; empty: by model
+AIMLAPI_DURATION_TYPE = env("AIMLAPI_DURATION_TYPE", "int")
+AIMLAPI_LAST_FRAME_FIELD = env("AIMLAPI_LAST_FRAME_FIELD", "last_image_url")
+AIMLAPI_IMAGE_FORMAT = env("AIMLAPI_IMAGE_FORMAT", "data_uri")
+OXEN_MODEL = env("OXEN_MODEL", "google-veo-3-1-lite")
+# Extra hosts each provider's clips may be downloaded from (comma-separated).
+FAL_MEDIA_HOSTS = env_list("FAL_MEDIA_HOSTS", "")
+GEMINI_MEDIA_HOSTS = env_list("GEMINI_MEDIA_HOSTS", "")
+AIMLAPI_MEDIA_HOSTS = env_list("AIMLAPI_MEDIA_HOSTS", "")
+OXEN_MEDIA_HOSTS = env_list("OXEN_MEDIA_HOSTS", "")
 # Largest MP4 accepted from a provider.
 STUDIO_MAX_CLIP_BYTES = env_int("STUDIO_MAX_CLIP_MB", 200) * 1024 * 1024

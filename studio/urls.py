@@ -6,7 +6,7 @@ from studio import views
 
 urlpatterns = [
     path("", views.create, name="create"),
-    path("estimate/", views.estimate, name="estimate"),
+    path("options/", views.options, name="options"),
     path("jobs/<int:job_id>/", views.job_detail, name="job"),
     path("jobs/<int:job_id>/cancel/", views.job_cancel, name="job_cancel"),
     path("gallery/", views.gallery, name="gallery"),
@@ -14,6 +14,8 @@ urlpatterns = [
     path("clips/<int:clip_id>/video.mp4", views.clip_video, name="clip_video"),
     path("clips/<int:clip_id>/poster.jpg", views.clip_poster, name="clip_poster"),
     path("images/<int:image_id>/", views.source_image, name="source_image"),
+    path("images/<int:image_id>/padded.jpg", views.padded_preview, name="padded_preview"),
+    path("images/upload/<str:role>/", views.upload_still, name="upload_still"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.health, name="health"),

@@ -1,18 +1,22 @@
 """Pages. Thin function views; every lookup starts from the signed-in creator, so another
 creator's ids are simply not found."""
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from studio import jobs, media, pricing
-from studio.forms import JobForm, OptionsForm
+from studio import images, jobs, media, pricing
+from studio.forms import PREFLIGHT_FIELDS, JobForm, still_bytes
 from studio.models import Clip, Job, SourceImage
+from studio.providers import PROVIDERS
+from studio.providers.capabilities import adapt, capabilities_of, preflight
 
 GALLERY_PAGE_SIZE = 24
 # htmx stops polling when it gets this status (and still swaps the body in).
@@ -23,39 +27,167 @@ HTMX_STOP_POLLING = 286
 @require_http_methods(["GET", "POST"])
 def create(request):
     if request.method == "POST":
-        form = JobForm(request.POST, request.FILES)
+        form = JobForm(request.POST, request.FILES, creator=request.user)
         if form.is_valid():
-            job = form.save(request.user)
+            job = form.save()
             for note in form.warnings:
                 messages.warning(request, note)
             return redirect("job", job_id=job.pk)
     else:
-        form = JobForm()
-    options = request.POST if request.method == "POST" else OptionsForm().initial_options()
-    return render(request, "create.html", {"form": form, **_estimate(options)})
+        form = JobForm(creator=request.user)
+    context = {"form": form, "stills": _stills_kept(request, form), **_options(request, form)}
+    return render(request, "create.html", context)
 
 
 @login_required
 @require_GET
-def estimate(request):
-    return render(request, "create.html#estimate", _estimate(request.GET))
+def options(request):
+    """The options panel for the choices so far: what the provider can make, what it would
+    refuse (with one-click fixes), the price, and every provider's price side by side."""
+    values = request.GET.copy()
+    provider = values.get("provider", "")
+    switched_from = values.get("rendered_for")
+    changes = {}
+    if provider in PROVIDERS and switched_from and switched_from != provider:
+        # Keep the creator's choices where the new provider can make them.
+        before = _chosen(values)
+        adapted = adapt(before, capabilities_of(provider))
+        changes = {name: value for name, value in adapted.items() if value != before[name]}
+        for name, value in changes.items():
+            _put(values, name, value)
+    form = JobForm(values, creator=request.user)
+    context = _options(request, form)
+    # The page applies these to its own fields, which are never replaced under the creator.
+    context["apply"] = json.dumps(changes)
+    context["disabled"] = json.dumps(form.disabled_choices())
+    return render(request, "create.html#options", context)
 
 
-def _estimate(data) -> dict:
-    """The price the job will be stored with, for the options currently chosen."""
-    options = OptionsForm(data)
-    if not options.is_valid():
-        return {"estimate": None, "options": None}
-    opts = options.cleaned_data
+def _options(request, form: JobForm) -> dict:
+    values = form.data if form.is_bound else _initial(form)
+    provider = values.get("provider", "")
+    if provider not in PROVIDERS:
+        return {"estimate": None, "problems": [], "prices": [], "provider": provider}
+    form.limit_to(provider)
+    chosen = _chosen(values)
+    for role in ("image", "last_frame"):
+        still_id = values.get(f"{role}_id")
+        still = request.user.images.filter(pk=still_id).first() if str(still_id).isdigit() else None
+        if still is not None:
+            chosen[f"{role}_bytes"] = still_bytes(still)
     return {
-        "estimate": pricing.estimate(
-            provider=opts["provider"],
-            resolution=opts["resolution"],
-            audio=opts["audio"],
-            seconds=opts["duration"],
-        ),
-        "options": opts,
+        "provider": provider,
+        "chosen": chosen,
+        "estimate": _price(provider, chosen),
+        "problems": preflight(provider, chosen),
+        "prices": [
+            {
+                "name": name,
+                "label": cls.label,
+                "unavailable": form.unavailable.get(name, ""),
+                "price": _price(name, adapt(chosen, cls.capabilities)),
+            }
+            for name, cls in PROVIDERS.items()
+        ],
     }
+
+
+def _initial(form: JobForm) -> dict:
+    values = {
+        name: field.initial for name, field in form.fields.items() if field.initial is not None
+    }
+    values["audio"] = "on" if values.get("audio") else ""
+    return values
+
+
+def _chosen(values) -> dict:
+    """The options as pre-flight reads them, from the form's raw values (invalid ones: None,
+    for the form's own messages to explain)."""
+    duration = str(values.get("duration", ""))
+
+    def allowed(name: str, choices):
+        value = values.get(name)
+        return value if value in choices else None
+
+    return {
+        "mode": allowed("mode", Job.Mode.values) or Job.Mode.IMAGE,
+        "duration": int(duration) if duration in {str(d) for d in Job.DURATIONS} else None,
+        "resolution": allowed("resolution", Job.Resolution.values),
+        "aspect": allowed("aspect", Job.Aspect.values),
+        "audio": bool(values.get("audio")),
+        "seed": values.get("seed") or None,
+        "negative_prompt": values.get("negative_prompt", ""),
+    }
+
+
+def _put(values, name: str, value) -> None:
+    if name == "audio":
+        values[name] = "on" if value else ""
+    elif name in PREFLIGHT_FIELDS:
+        values[name] = "" if value is None else str(value)
+
+
+def _price(provider: str, chosen: dict):
+    if chosen.get("duration") is None or not chosen.get("resolution"):
+        return None
+    try:
+        return pricing.estimate(
+            provider=provider,
+            resolution=chosen["resolution"],
+            audio=chosen["audio"],
+            seconds=chosen["duration"],
+        )
+    except pricing.UnknownPrice:
+        return None
+
+
+def _stills_kept(request, form: JobForm) -> dict:
+    """Stills already uploaded, shown again when the form comes back with an error."""
+    kept = {}
+    for role in ("image", "last_frame"):
+        pk = form[f"{role}_id"].value() if form.is_bound else None
+        if pk and str(pk).isdigit():
+            kept[role] = request.user.images.filter(pk=pk).first()
+    return kept
+
+
+@login_required
+@require_POST
+def upload_still(request, role: str):
+    """Check and store one still the moment it is chosen; answer with its preview."""
+    if role not in ("image", "last_frame"):
+        raise Http404
+    context = {"role": role}
+    upload = request.FILES.get(role)
+    if upload is None:
+        context["error"] = "Choose an image file."
+    else:
+        try:
+            normalised = images.normalise(upload, size=upload.size)
+        except images.ImageRejected as exc:
+            context["error"] = str(exc)
+        else:
+            context["still"] = images.store(request.user, normalised)
+            context["warnings"] = normalised.warnings
+    return render(request, "create.html#still", context)
+
+
+@login_required
+@require_GET
+def padded_preview(request, image_id: int):
+    """The still padded to an aspect, exactly as it will be stored and sent."""
+    still = get_object_or_404(request.user.images, pk=image_id)
+    aspect = request.GET.get("aspect", Job.Aspect.AUTO)
+    if aspect not in Job.Aspect.values:
+        raise Http404
+    size = (still.width, still.height)
+    ratio = images.target_ratio(aspect, size)
+    picture = images.open_image(still.file.name)
+    if not images.fits_ratio(size, ratio):
+        picture = images.pad(picture, ratio)
+    response = HttpResponse(images.encode(picture), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @login_required

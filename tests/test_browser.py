@@ -2,6 +2,7 @@
 Studio started as `make run` starts it: gunicorn and a django-q2 worker, SQLite, the local
 renderer, the demo account."""
 
+import io
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from django.conf import settings
+from PIL import Image, ImageChops, ImageStat
 from playwright.sync_api import expect, sync_playwright
 
 from tests.factories import photo
@@ -42,6 +44,8 @@ def free_port() -> int:
 def studio_url(tmp_path_factory):
     """Studio as `make run` brings it up, on a throwaway database and media folder."""
     var = tmp_path_factory.mktemp("studio")
+    emulator_port = free_port()
+    emulator_url = f"http://127.0.0.1:{emulator_port}"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "studio.settings",
@@ -50,6 +54,16 @@ def studio_url(tmp_path_factory):
         "MEDIA_ROOT": str(var / "media"),
         "STATIC_ROOT": str(var / "static"),
         "Q_WORKERS": "2",
+        # Every hosted provider, pointed at the emulator (as the README tells a developer).
+        "FAL_QUEUE_URL": f"{emulator_url}/fal/queue",
+        "FAL_REST_URL": f"{emulator_url}/fal/rest",
+        "GEMINI_API_URL": f"{emulator_url}/gemini/v1beta",
+        "AIMLAPI_URL": f"{emulator_url}/aimlapi",
+        "OXEN_API_URL": f"{emulator_url}/oxen",
+        "FAL_KEY": "browser-test",
+        "GEMINI_API_KEY": "browser-test",
+        "AIMLAPI_KEY": "browser-test",
+        "OXEN_API_KEY": "browser-test",
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
     for command in (
@@ -68,6 +82,10 @@ def studio_url(tmp_path_factory):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(var / "serve.log", "wb") as log:
+        emulator = subprocess.Popen(
+            [*manage, "provider_emulator", "--port", str(emulator_port), "--latency", "1"],
+            env=env, cwd=ROOT, stdout=log, stderr=log,
+        )  # fmt: skip
         server = subprocess.Popen(
             [*manage, "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log
         )
@@ -84,8 +102,9 @@ def studio_url(tmp_path_factory):
                 time.sleep(0.2)
             yield url
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for process in (server, emulator):
+                process.terminate()
+                process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +141,7 @@ def test_newcomer_makes_plays_and_downloads_a_clip(page, studio_url, tmp_path):
     image = tmp_path / "harbour.jpg"
     image.write_bytes(photo(1600, 1000))
     page.get_by_label("Image", exact=True).set_input_files(image)
-    expect(page.locator("#image-preview")).to_be_visible()
+    expect(page.locator("#image-slot img.still")).to_be_visible()
     page.get_by_label("Prompt", exact=True).fill("Slow push in on the harbour at dawn")
     page.get_by_label("Duration").select_option("4")
     expect(page.locator("#estimate")).to_contain_text("4 s at 720p with audio")
@@ -182,13 +201,15 @@ def test_bad_upload_is_explained_on_the_page(page, studio_url, tmp_path):
     fake = tmp_path / "holiday.jpg"
     fake.write_text("not really a photo")
     page.get_by_label("Image", exact=True).set_input_files(fake)
-    page.get_by_label("Prompt", exact=True).fill("pan left")
-    page.get_by_role("button", name="Generate clip").click()
-    expect(page.locator("#field-image .error")).to_have_text(
+    # Checked the moment it is chosen, before anything is submitted.
+    expect(page.locator("#image-slot .error")).to_have_text(
         "This file is not an image Studio can read. Upload a JPEG, PNG or WebP."
     )
-    page.get_by_label("Prompt", exact=True).fill("")
+    # Submitted anyway, the form says the same, and what else is missing.
     page.get_by_role("button", name="Generate clip").click()
+    expect(page.locator("#field-image > .error")).to_have_text(
+        "This file is not an image Studio can read. Upload a JPEG, PNG or WebP."
+    )
     expect(page.locator("#field-prompt .error")).to_contain_text("Write a prompt")
 
 
@@ -221,3 +242,146 @@ def test_admin_can_see_every_creators_jobs(page, studio_url):
     expect(page.locator("#result_list")).to_contain_text("demo")
     page.locator("#result_list tbody a").first.click()
     expect(page.locator(".field-prompt")).to_contain_text("A lighthouse in a storm, text only")
+
+
+def crop_box(page) -> tuple[int, int, int, int]:
+    return tuple(
+        int(page.locator(f"[name=crop_{side}]").input_value())
+        for side in ("left", "top", "width", "height")
+    )
+
+
+def picture(page, url: str) -> Image.Image:
+    return Image.open(io.BytesIO(page.request.get(url).body())).convert("RGB")
+
+
+def test_creator_drags_the_crop_frame_and_gets_that_region(page, studio_url, tmp_path):
+    sign_in(page, studio_url)
+    page.get_by_label("Aspect").select_option("16:9")
+    image = tmp_path / "four-by-three.jpg"
+    image.write_bytes(photo(1600, 1200))
+    page.get_by_label("Image", exact=True).set_input_files(image)
+    frame = page.locator(".crop-frame")
+    expect(frame).to_be_visible()
+    expect(page.locator("#framing-note")).to_contain_text("1600×1200; 16:9 needs a crop")
+    assert crop_box(page) == (0, 150, 1600, 900)
+
+    # Drag it down with the mouse, then nudge it up with the keyboard.
+    shown = frame.bounding_box()
+    scale = page.locator("#image-slot img.still").bounding_box()["width"] / 1600
+    page.mouse.move(shown["x"] + shown["width"] / 2, shown["y"] + shown["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(
+        shown["x"] + shown["width"] / 2, shown["y"] + shown["height"] / 2 + 100, steps=5
+    )
+    page.mouse.up()
+    left, top, width, height = crop_box(page)
+    assert (left, width, height) == (0, 1600, 900)
+    assert abs(top - (150 + 100 / scale)) <= 2 or top == 300
+    frame.focus()
+    page.keyboard.press("ArrowUp")
+    assert crop_box(page)[1] == top - 16
+    box = crop_box(page)
+
+    original = picture(
+        page, studio_url + page.locator("#image-slot img.still").get_attribute("src")
+    )
+    page.get_by_label("Prompt", exact=True).fill("tilt down over the rooftops")
+    page.get_by_label("Duration").select_option("4")
+    page.get_by_role("button", name="Generate clip").click()
+    sent = picture(page, studio_url + page.get_by_alt_text("The source image").get_attribute("src"))
+    expected = original.crop((box[0], box[1], box[0] + box[2], box[1] + box[3]))
+    assert sent.size == expected.size
+    assert sum(ImageStat.Stat(ImageChops.difference(sent, expected)).mean) / 3 < 1.5
+
+
+def test_pad_shows_the_padded_image_and_works_on_a_phone(browser, studio_url, tmp_path):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    page = context.new_page()
+    sign_in(page, studio_url)
+    page.get_by_label("Aspect").select_option("9:16")
+    image = tmp_path / "wide.jpg"
+    image.write_bytes(photo(1600, 900))
+    page.get_by_label("Image", exact=True).set_input_files(image)
+    expect(page.locator(".crop-frame")).to_be_visible()
+    assert page.locator("#image-slot img.still").bounding_box()["width"] <= 390
+    page.get_by_label("Pad with a blurred copy").check()
+    padded = page.get_by_alt_text("The image padded to the chosen aspect")
+    expect(padded).to_be_visible()
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=padded.element_handle()
+    )
+    size = padded.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert abs(size[0] / size[1] - 9 / 16) < 0.01
+    assert crop_box_is_empty(page)
+    context.close()
+
+
+def crop_box_is_empty(page) -> bool:
+    return all(
+        page.locator(f"[name=crop_{side}]").input_value() == ""
+        for side in ("left", "top", "width", "height")
+    )
+
+
+def test_switching_provider_changes_options_and_prices(page, studio_url):
+    sign_in(page, studio_url)
+    page.get_by_label("Resolution").select_option("1080p")
+    page.get_by_label("Duration").select_option("4")
+    expect(page.locator("#estimate")).to_contain_text("4 s at 1080p")
+    prices = page.get_by_role("table", name="The same clip at each provider")
+    expect(prices.locator("tr[data-provider=fal]")).to_contain_text("$0.64")  # as 8 s there
+
+    # fal makes 1080p only at 8 s: the switch moves the duration and says what it costs.
+    page.get_by_label("Provider", exact=True).select_option("fal")
+    expect(page.get_by_label("Duration")).to_have_value("8")
+    expect(page.get_by_test_id("estimate")).to_have_text("$0.64")
+    expect(prices.locator("tr.current")).to_contain_text("fal.ai")
+    expect(page.locator(".problem")).to_have_count(0)
+
+    # Asking for 4 s anyway is explained, with a one-click fix.
+    page.get_by_label("Duration").select_option("4")
+    problem = page.locator(".problem")
+    expect(problem).to_contain_text("fal.ai makes 1080p clips only 8 s long")
+    problem.get_by_role("button", name="Use 8 s").click()
+    expect(page.get_by_label("Duration")).to_have_value("8")
+    expect(page.locator(".problem")).to_have_count(0)
+
+    # Oxen cannot do first and last frame: the switch moves the mode, and the option is off.
+    page.get_by_label("Mode").select_option("first_last")
+    page.get_by_label("Provider", exact=True).select_option("oxen")
+    expect(page.get_by_label("Mode")).to_have_value("image")
+    expect(page.get_by_label("Mode").locator("option[value=first_last]")).to_be_disabled()
+    expect(page.get_by_test_id("estimate")).to_have_text("$0.80")
+
+    # Gemini takes no seed: typed anyway, it is explained and cleared in one click.
+    page.get_by_label("Provider", exact=True).select_option("gemini")
+    page.get_by_label("Seed").fill("42")
+    page.get_by_label("Seed").dispatch_event("change")
+    expect(page.locator(".problem")).to_contain_text("takes no seed")
+    page.get_by_role("button", name="Clear the seed").click()
+    expect(page.get_by_label("Seed")).to_have_value("")
+    expect(page.locator(".problem")).to_have_count(0)
+
+
+@pytest.mark.parametrize("provider", ["fal", "gemini", "aimlapi", "oxen"])
+def test_each_hosted_provider_makes_a_clip_from_the_browser(page, studio_url, tmp_path, provider):
+    sign_in(page, studio_url)
+    image = tmp_path / "coast.jpg"
+    image.write_bytes(photo(1280, 720))
+    page.get_by_label("Image", exact=True).set_input_files(image)
+    expect(page.locator("#image-slot img.still")).to_be_visible()
+    page.get_by_label("Prompt", exact=True).fill(f"Pan right along the coast ({provider})")
+    page.get_by_label("Provider", exact=True).select_option(provider)
+    expect(page.locator("tr.current")).to_have_attribute("data-provider", provider)
+    page.get_by_label("Duration").select_option("4")
+    expect(page.locator("#estimate")).to_contain_text("4 s at 720p")
+    page.get_by_role("button", name="Generate clip").click()
+    expect(page.get_by_test_id("status")).to_have_text("Done", timeout=90_000)
+    duration = page.locator("video").evaluate(
+        """v => new Promise(resolve => v.readyState >= 1 ? resolve(v.duration)
+            : v.addEventListener('loadedmetadata', () => resolve(v.duration)))"""
+    )
+    assert abs(duration - 4) <= 1 / 24
+    page.get_by_role("link", name="Gallery").click()
+    expect(page.locator(".gallery")).to_contain_text(f"({provider})")

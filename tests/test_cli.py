@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from studio.models import Job
+from studio.providers import PROVIDERS
+from tests.emulator import use_emulator
 from tests.factories import make_creator, photo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,3 +112,46 @@ def test_demo_account_can_be_created_again_and_signs_in(client, db, capsys):
     assert client.login(
         username=settings.STUDIO_DEMO_USERNAME, password=settings.STUDIO_DEMO_PASSWORD
     )
+
+
+def fast_follow(settings, monkeypatch):
+    """Point the providers at the emulator and let the inline follower poll it quickly."""
+    use_emulator(settings)
+    settings.STUDIO_FOLLOW_STEP_SECONDS = 20
+    for cls in PROVIDERS.values():
+        monkeypatch.setattr(cls, "poll_interval_seconds", 0.1)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("provider", ["fal", "gemini", "aimlapi", "oxen"])
+def test_generate_wait_completes_a_job_at_each_hosted_provider(
+    provider, tmp_path, capsys, settings, tasks_inline, monkeypatch
+):
+    fast_follow(settings, monkeypatch)
+    make_creator(settings.STUDIO_DEMO_USERNAME)
+    image = write(tmp_path, "hill.jpg", photo(1280, 720))
+    call_command(
+        "generate", image, "--prompt", "push in on the hill", "--provider", provider,
+        "--duration", "8", "--aspect", "16:9", "--wait",
+    )  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert (result["status"], result["provider"], result["error"]) == ("succeeded", provider, None)
+    assert (result["width"], result["height"], result["duration"]) == (1280, 720, 8.0)
+    assert Decimal(result["cost_usd"]) > 0
+    assert Path(result["clip"]).is_file()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_generate_reports_a_provider_refusal(tmp_path, capsys, settings, tasks_inline, monkeypatch):
+    fast_follow(settings, monkeypatch)
+    make_creator(settings.STUDIO_DEMO_USERNAME)
+    image = write(tmp_path, "hill.jpg", photo(1280, 720))
+    with pytest.raises(CommandError) as error:
+        call_command(
+            "generate", image, "--prompt", "[fail:policy] push in", "--provider", "gemini",
+            "--duration", "8", "--wait",
+        )  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert error.value.returncode == 1
+    assert result["status"] == "failed"
+    assert "not charged" in result["error"]

@@ -56,18 +56,18 @@ def test_create_page_shows_the_free_estimate(signed_in):
     assert b'data-testid="estimate">$0.00<' in response.content
 
 
-def test_estimate_partial_follows_the_options(signed_in):
+def test_options_panel_prices_the_current_choices(signed_in):
     response = signed_in.get(
-        reverse("estimate"), {"provider": "local", "duration": "6", "resolution": "1080p"}
+        reverse("options"), {"provider": "local", "duration": "6", "resolution": "1080p"}
     )
-    assert b"$0.00" in response.content
+    assert b'data-testid="estimate">$0.00<' in response.content
     assert b"6 s at 1080p, no audio" in response.content
     assert b"<html" not in response.content
 
 
-def test_estimate_partial_says_so_when_options_are_invalid(signed_in):
+def test_options_panel_says_so_when_options_are_invalid(signed_in):
     response = signed_in.get(
-        reverse("estimate"), {"provider": "local", "duration": "5", "resolution": "720p"}
+        reverse("options"), {"provider": "local", "duration": "5", "resolution": "720p"}
     )
     assert b"Pick the options to see the price" in response.content
 
@@ -85,7 +85,7 @@ def test_submit_creates_a_job_with_the_estimate_shown(signed_in, creator):
         True,
     )
     shown = signed_in.get(
-        reverse("estimate"),
+        reverse("options"),
         {"provider": "local", "duration": "8", "resolution": "1080p", "audio": "on"},
     )
     assert f"${job.estimated_cost}".encode() in shown.content

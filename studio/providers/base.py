@@ -11,11 +11,22 @@ from pathlib import Path
 
 from django.core.files.storage import default_storage
 
+from studio import video
+from studio.providers.capabilities import Capabilities
+
 
 class ProviderError(Exception):
-    """A provider could not do what was asked. `str(error)` is shown to the creator."""
+    """A provider could not do what was asked. `str(error)` is shown to the creator.
+
+    `charged_on_failure` is the provider's documented billing for this failure, for quota
+    work: False = not charged, True = charged, None = unknown or "may be" (fal's 422s).
+    """
 
     retryable = False
+
+    def __init__(self, message: str = "", *, charged_on_failure: bool | None = None):
+        super().__init__(message)
+        self.charged_on_failure = charged_on_failure
 
 
 class TransientError(ProviderError):
@@ -25,8 +36,8 @@ class TransientError(ProviderError):
 
 
 class RateLimitedError(TransientError):
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float | None = None, **kwargs):
+        super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
 
@@ -35,8 +46,8 @@ class ContentPolicyError(ProviderError):
 
 
 class InvalidRequestError(ProviderError):
-    def __init__(self, message: str, field: str = ""):
-        super().__init__(message)
+    def __init__(self, message: str, field: str = "", **kwargs):
+        super().__init__(message, **kwargs)
         self.field = field
 
 
@@ -46,6 +57,12 @@ class AccountError(ProviderError):
 
 class NotFoundError(ProviderError):
     """The provider no longer knows the job or its result has expired."""
+
+
+class SubmitUncertainError(ProviderError):
+    """A submit reached the provider but its answer was lost (a read timeout, a cut or
+    unreadable reply), so whether the job exists is unknown. Not retryable: sending it
+    again could make, and charge for, a second clip."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,15 @@ class GenerationRequest:
     seed: int | None
     image: ImageInput | None = None
     last_frame: ImageInput | None = None
+
+    def fixed_aspect(self) -> str:
+        """The aspect as 16:9 or 9:16. For APIs without "auto": the orientation nearest the
+        still, exactly as the local renderer and the engine's clip check read "auto"."""
+        if self.aspect != "auto":
+            return self.aspect
+        size = (self.image.width, self.image.height) if self.image else None
+        width, height = video.output_size("auto", self.resolution, size)
+        return "16:9" if width >= height else "9:16"
 
 
 @dataclass(frozen=True)
@@ -112,6 +138,7 @@ class Provider:
     # by a crash may simply be sent again without charging twice.
     idempotent_submit: bool = False
     poll_interval_seconds: float = 5.0
+    capabilities: Capabilities = Capabilities(label="This provider")
 
     def unavailable_reason(self) -> str:
         """Empty when the provider can be used; otherwise why not, for the creator."""

@@ -31,6 +31,7 @@ from studio.providers.base import (
     PollResult,
     Provider,
 )
+from studio.providers.capabilities import Capabilities
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class LocalProvider(Provider):
     label = "Local renderer"
     idempotent_submit = True  # one render per job reference, however often it is sent
     poll_interval_seconds = 1.0
+    capabilities = Capabilities(label="The local renderer")  # every option, no extra rules
 
     def submit(self, request: GenerationRequest) -> Handle:
         image_size = (request.image.width, request.image.height) if request.image else None

@@ -32,6 +32,9 @@ class Command(BaseCommand):
         parser.add_argument("--resolution", default="720p")
         parser.add_argument("--aspect", default="auto")
         parser.add_argument("--no-audio", action="store_true")
+        parser.add_argument(
+            "--framing", default="crop", help="crop (centred) or pad, when the image does not fit"
+        )
         parser.add_argument("--seed", default="")
         parser.add_argument("--last-frame")
         parser.add_argument("--provider", default=settings.STUDIO_PROVIDER)
@@ -67,6 +70,7 @@ class Command(BaseCommand):
             "resolution": opts["resolution"],
             "aspect": opts["aspect"],
             "seed": opts["seed"],
+            "framing": opts["framing"],
         }
         if not opts["no_audio"]:
             data["audio"] = "on"
@@ -79,7 +83,7 @@ class Command(BaseCommand):
                         files[field] = UploadedFile(
                             f, name=os.path.basename(path), size=os.path.getsize(path)
                         )
-                form = JobForm(data, files)
+                form = JobForm(data, files, creator=user)
                 valid = form.is_valid()
         except OSError as exc:
             raise CommandError(
@@ -92,7 +96,7 @@ class Command(BaseCommand):
                 for message in messages
             ]
             raise CommandError("\n".join(lines), returncode=INVALID)
-        job = form.save(user)
+        job = form.save()
         for note in form.warnings:
             self.stderr.write(f"warning: {note}")
         if opts["wait"]:

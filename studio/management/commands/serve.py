@@ -25,6 +25,8 @@ class Command(BaseCommand):
                 "Static files are not collected: run `python manage.py collectstatic`."
             )
         with socket.socket() as probe:
+            # As gunicorn binds: a port left in TIME_WAIT by a previous run is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError:

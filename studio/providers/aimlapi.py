@@ -1,0 +1,276 @@
+"""AI/ML API's video generations for Veo 3.1 Lite (shared/providers.md §3).
+
+submit: POST {AIMLAPI_URL}/v2/video/generations (Bearer) → {id, status}.
+poll: GET {AIMLAPI_URL}/v2/video/generations?generation_id=<id>; statuses queued,
+generating, completed (video.url), error (error.{name, message}). No cancel is documented.
+
+AI/ML's docs disagree with themselves about Lite (§3), so the spelling is a "dialect" read
+from optional settings at call time. Defaults follow the OpenAPI file of the default model:
+  AIMLAPI_MODEL              "google/veo-3-1-lite-generate-preview" (or "veo-3.1-lite-generate-001")
+  AIMLAPI_RESOLUTION_CASE    "lower" ("720p"); "upper" ("720P") by default for the -001 model
+  AIMLAPI_DURATION_TYPE      "int" (8) or "str" ("8", the -001 markdown samples)
+  AIMLAPI_LAST_FRAME_FIELD   "last_image_url" (or "tail_image_url", the -001 markdown)
+  AIMLAPI_IMAGE_FORMAT       "data_uri" or "base64"
+Stills go inline: `image_url` is "a direct link … or a Base64-encoded local image" typed as a
+URI, and a data URI is both, so it is the default; "base64" sends the bare string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+
+from studio.providers import http
+from studio.providers.base import (
+    AccountError,
+    ContentPolicyError,
+    GenerationRequest,
+    Handle,
+    ImageInput,
+    InvalidRequestError,
+    NotFoundError,
+    Phase,
+    PollResult,
+    Provider,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+)
+from studio.providers.capabilities import Capabilities
+
+MODEL = "google/veo-3-1-lite-generate-preview"
+# The docs' example result is on cdn.aimlapi.com. The preview model may fall back to fal.ai
+# ("provider": auto), whose results live on fal's CDN: UNCONFIRMED whether AI/ML re-hosts
+# them. AIMLAPI_MEDIA_HOSTS (optional setting) adds more.
+MEDIA_HOSTS = ("cdn.aimlapi.com", "*.aimlapi.com", "fal.media", "*.fal.media")
+
+_POLICY_WORDS = ("policy", "safety", "moderation", "nsfw", "flagged", "prohibited", "blocked")
+_FIELDS = {
+    "image_url": "image",
+    "last_image_url": "last_frame",
+    "tail_image_url": "last_frame",
+    "aspect_ratio": "aspect",
+    "generate_audio": "audio",
+    "duration": "duration",
+    "resolution": "resolution",
+    "prompt": "prompt",
+    "model": "model",
+}
+
+
+@dataclass(frozen=True)
+class Dialect:
+    model: str
+    upper_resolution: bool
+    duration_as_string: bool
+    last_frame_field: str
+    bare_base64: bool
+
+    @classmethod
+    def from_settings(cls) -> Dialect:
+        model = settings.AIMLAPI_MODEL or MODEL
+        case = settings.AIMLAPI_RESOLUTION_CASE or ("upper" if model.endswith("-001") else "lower")
+        return cls(
+            model=model,
+            upper_resolution=case == "upper",
+            duration_as_string=settings.AIMLAPI_DURATION_TYPE == "str",
+            last_frame_field=settings.AIMLAPI_LAST_FRAME_FIELD or "last_image_url",
+            bare_base64=settings.AIMLAPI_IMAGE_FORMAT == "base64",
+        )
+
+
+class AimlapiProvider(Provider):
+    name = "aimlapi"
+    label = "AI/ML API"
+    poll_interval_seconds = 10.0  # the docs' example polls every 15 s; a clip takes ~1 min
+    capabilities = Capabilities(
+        label="AI/ML API",
+        seed=False,  # neither Lite schema has a seed
+        negative_prompt=False,  # nor a negative prompt
+        first_last_needs_8s=True,  # "duration can only be 8s" with a last frame (preview)
+        notes=(
+            "Model id, resolution case, duration type and last-frame field name differ "
+            "between AI/ML's docs; set them with AIMLAPI_* settings after a live check.",
+            "The content-policy failure shape is unconfirmed.",
+        ),
+    )
+
+    def __init__(self, client: httpx.Client | None = None):
+        self._client = client
+
+    @property
+    def client(self) -> httpx.Client:
+        return self._client or http.shared_client()
+
+    def unavailable_reason(self) -> str:
+        return "" if settings.AIMLAPI_KEY else "Set AIMLAPI_KEY to use AI/ML API."
+
+    # ----------------------------------------------------------------------- protocol
+
+    def submit(self, request: GenerationRequest) -> Handle:
+        payload = self._body(request, Dialect.from_settings())
+        data = self._json(
+            self._send("POST", _endpoint(), json=payload, submitting=True), submitting=True
+        )
+        generation_id = data.get("id")
+        if not isinstance(generation_id, str) or not generation_id:
+            raise http.malformed_reply(self.label, submitting=True)
+        if data.get("status") == "error":
+            raise self._failure(data)
+        return Handle(provider_job_id=generation_id)
+
+    def poll(self, handle: Handle) -> PollResult:
+        response = self._send("GET", _endpoint(), params={"generation_id": handle.provider_job_id})
+        data = self._json(response)
+        status = data.get("status")
+        if status == "queued":
+            return PollResult(Phase.QUEUED)
+        if status == "generating":
+            return PollResult(Phase.RUNNING)
+        if status == "completed":
+            video_info = data.get("video")
+            url = video_info.get("url") if isinstance(video_info, dict) else None
+            if not isinstance(url, str) or not url:
+                raise ProviderError(f"{self.label} finished the job but returned no video.")
+            return PollResult(Phase.SUCCEEDED, result_url=url)
+        if status == "error":
+            raise self._failure(data)
+        raise TransientError(f"{self.label} reported a status Studio does not know ({status!r}).")
+
+    def fetch(self, handle: Handle, result_url: str, dest: Path) -> None:
+        # A CDN link: the API key is not sent with it.
+        http.download(
+            result_url,
+            dest,
+            who=self.label,
+            hosts=http.MediaHosts.build(
+                MEDIA_HOSTS, [settings.AIMLAPI_URL], extra_setting="AIMLAPI_MEDIA_HOSTS"
+            ),
+            client=self.client,
+        )
+
+    # ----------------------------------------------------------------------- building
+
+    def _body(self, request: GenerationRequest, dialect: Dialect) -> dict:
+        resolution = request.resolution.upper() if dialect.upper_resolution else request.resolution
+        payload: dict = {
+            "model": dialect.model,
+            "prompt": request.prompt,
+            "aspect_ratio": request.fixed_aspect(),
+            "resolution": resolution,
+            "duration": str(request.duration) if dialect.duration_as_string else request.duration,
+            "generate_audio": request.audio,
+        }
+        if request.mode in ("image", "first_last"):
+            payload["image_url"] = _image(request.image, dialect, "image")
+        if request.mode == "first_last":
+            payload[dialect.last_frame_field] = _image(request.last_frame, dialect, "last_frame")
+        return payload
+
+    def _failure(self, data: dict) -> ProviderError:
+        """A generation that ended in status "error" (shape UNCONFIRMED beyond name/message)."""
+        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        name = str(error.get("name") or "")
+        message = str(error.get("message") or "").strip()
+        said = http.said(message)
+        meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+        usage = meta.get("usage")
+        spent = usage.get("usd_spent") if isinstance(usage, dict) else None
+        charged = spent > 0 if isinstance(spent, int | float) else None
+        text = f"{name} {message}".lower()
+        if any(word in text for word in _POLICY_WORDS):
+            return ContentPolicyError(
+                f"{self.label} refused this request under its content policy{said}",
+                charged_on_failure=charged,
+            )
+        if "validation" in text:
+            return InvalidRequestError(
+                f"{self.label} rejected the request{said}", charged_on_failure=charged
+            )
+        return ProviderError(
+            f"{self.label} could not make this clip{said}", charged_on_failure=charged
+        )
+
+    # ----------------------------------------------------------------------- transport
+
+    def _send(self, method: str, url: str, *, submitting: bool = False, **kwargs) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {settings.AIMLAPI_KEY}"}
+        try:
+            response = self.client.request(
+                method, url, headers=headers, timeout=http.timeout(), **kwargs
+            )
+        except http.TRANSPORT_ERRORS as exc:
+            raise http.transport_error(exc, self.label, submitting=submitting) from exc
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response
+
+    def _json(self, response: httpx.Response, *, submitting: bool = False) -> dict:
+        data = http.json_of(response)
+        if not isinstance(data, dict):
+            raise http.malformed_reply(self.label, submitting=submitting)
+        return data
+
+    def _error(self, response: httpx.Response) -> ProviderError:
+        """`{message, path, requestId, statusCode, timestamp}` error replies (§3)."""
+        status = response.status_code
+        body = http.json_of(response)
+        body = body if isinstance(body, dict) else {}
+        message = str(body.get("message") or "").strip()
+        hint, field = _validation_detail(body)
+        said = http.said(f"{message} ({hint})" if hint else message)
+        if status == 401:
+            return AccountError(
+                f"{self.label} refused Studio's key{said} An administrator needs to check "
+                "AIMLAPI_KEY."
+            )
+        if status == 403:  # "You've run out of credits…"
+            return AccountError(f"{self.label} would not run the job{said}")
+        if status == 404:
+            return NotFoundError(f"{self.label} no longer knows this job{said}")
+        if status == 429:
+            return RateLimitedError(
+                f"{self.label} is rate limiting Studio{said}", http.retry_after(response)
+            )
+        if status >= 500:
+            return TransientError(f"{self.label} had a server problem{said}")
+        if any(word in message.lower() for word in _POLICY_WORDS):
+            return ContentPolicyError(f"{self.label} refused this request{said}")
+        if status in (400, 422):
+            return InvalidRequestError(f"{self.label} rejected the request{said}", field=field)
+        return ProviderError(f"{self.label} refused the request (HTTP {status}){said}")
+
+
+def _validation_detail(body: dict) -> tuple[str, str]:
+    """The first "Expected … received …" hint and its field, wherever the reply puts it
+    (the docs only say the details follow the message: UNCONFIRMED key names)."""
+    for key in ("meta", "details", "errors", "issues"):
+        items = body.get(key)
+        if isinstance(items, dict):
+            items = [items]
+        if not isinstance(items, list):
+            continue
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            path = item.get("path") or item.get("field") or []
+            path = [path] if isinstance(path, str) else path
+            name = str(path[-1]) if path else ""
+            text = str(item.get("message") or "").strip()
+            if text:
+                return (f"{name}: {text}" if name else text), _FIELDS.get(name, name)
+    return "", ""
+
+
+def _endpoint() -> str:
+    return f"{settings.AIMLAPI_URL.rstrip('/')}/v2/video/generations"
+
+
+def _image(image: ImageInput | None, dialect: Dialect, field: str) -> str:
+    if image is None:
+        raise InvalidRequestError("This mode needs an image.", field=field)
+    uri = http.data_uri(image)
+    return uri.split(",", 1)[1] if dialect.bare_base64 else uri

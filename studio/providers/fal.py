@@ -1,0 +1,369 @@
+"""fal.ai's queue API for Veo 3.1 Lite (shared/providers.md §1).
+
+submit: POST {FAL_QUEUE_URL}/{endpoint} → request_id + status/response/cancel URLs, kept in
+Handle.state as returned (they name only `fal-ai/veo3.1`, not the endpoint's sub-path, so
+they are never rebuilt). poll: GET {status_url}?logs=1 (202 while pending, 200 when done);
+the result is GET {response_url} → video.url. cancel: PUT {cancel_url}.
+
+Stills go through fal's storage (the two-step upload of §1.9) by default; FAL_IMAGE_UPLOAD =
+"data_uri" sends them inline instead, which fal documents only for "some models"
+(UNCONFIRMED for Veo Lite, and the request body grows by a third of the image).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+
+from studio.providers import http
+from studio.providers.base import (
+    AccountError,
+    ContentPolicyError,
+    GenerationRequest,
+    Handle,
+    ImageInput,
+    InvalidRequestError,
+    NotFoundError,
+    Phase,
+    PollResult,
+    Provider,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+)
+from studio.providers.capabilities import Capabilities
+
+ENDPOINTS = {
+    "text": "fal-ai/veo3.1/lite",
+    "image": "fal-ai/veo3.1/lite/image-to-video",
+    "first_last": "fal-ai/veo3.1/lite/first-last-frame-to-video",
+}
+# fal's CDN (v3.fal.media, v3b.fal.media...). FAL_MEDIA_HOSTS (optional setting) adds more.
+MEDIA_HOSTS = ("fal.media", "*.fal.media")
+# Uploaded stills only need to outlive the job; fal-client's X-Fal-Object-Lifecycle header.
+UPLOAD_LIFETIME_SECONDS = 24 * 60 * 60
+
+# Our option names for fal's input fields, so a 422 names the field the creator sees.
+_FIELDS = {
+    "image_url": "image",
+    "first_frame_url": "image",
+    "last_frame_url": "last_frame",
+    "aspect_ratio": "aspect",
+    "generate_audio": "audio",
+    "negative_prompt": "negative_prompt",
+    "prompt": "prompt",
+    "duration": "duration",
+    "resolution": "resolution",
+    "seed": "seed",
+}
+# fal's typed errors name a content-policy rejection by `type` (e.g. content_policy_violation,
+# UNCONFIRMED for Veo Lite); endpoints not yet migrated only say so in `msg`.
+_POLICY_MARKERS = ("content_policy", "policy", "safety", "nsfw", "moderation", "flagged")
+
+
+class FalProvider(Provider):
+    name = "fal"
+    label = "fal.ai"
+    poll_interval_seconds = 5.0
+    capabilities = Capabilities(
+        label="fal.ai",
+        max_image_bytes=8 * 1024 * 1024,  # "Input images up to 8MB" (model pages)
+        full_hd_needs_8s=True,  # "1080p requires 8s" (I2V page)
+        first_last_needs_8s=True,  # "8 second duration" (FLF page)
+        notes=(
+            "Text to video takes 16:9 or 9:16 only; 'auto' without an image is 16:9.",
+            "The exact content-policy error type for Veo Lite is unconfirmed.",
+        ),
+    )
+
+    def __init__(self, client: httpx.Client | None = None):
+        self._client = client
+
+    @property
+    def client(self) -> httpx.Client:
+        return self._client or http.shared_client()
+
+    def unavailable_reason(self) -> str:
+        return "" if settings.FAL_KEY else "Set FAL_KEY to use fal.ai."
+
+    # ----------------------------------------------------------------------- protocol
+
+    def submit(self, request: GenerationRequest) -> Handle:
+        endpoint = ENDPOINTS[request.mode]
+        payload = self._input(request)
+        url = f"{settings.FAL_QUEUE_URL.rstrip('/')}/{endpoint}"
+        data = self._json(self._send("POST", url, json=payload, submitting=True), submitting=True)
+        try:
+            state = {key: str(data[key]) for key in ("status_url", "response_url", "cancel_url")}
+            request_id = str(data["request_id"])
+        except (KeyError, TypeError):
+            raise http.malformed_reply(self.label, submitting=True) from None
+        return Handle(provider_job_id=request_id, state=state)
+
+    def poll(self, handle: Handle) -> PollResult:
+        status_url = handle.state["status_url"]
+        data = self._json(self._send("GET", status_url, params={"logs": "1"}))
+        status = data.get("status")
+        if status == "IN_QUEUE":
+            position = data.get("queue_position")
+            return PollResult(Phase.QUEUED, queue_position=position if _is_int(position) else None)
+        if status == "IN_PROGRESS":
+            return PollResult(Phase.RUNNING)
+        if status == "COMPLETED":
+            if data.get("error") or data.get("error_type"):
+                raise self._run_failure(handle, data)
+            return PollResult(Phase.SUCCEEDED, result_url=self._video_url(handle))
+        # FAILED / CANCELED appear only in a third-party schema (UNCONFIRMED); honour them.
+        if status in ("CANCELED", "CANCELLED"):
+            return PollResult(Phase.CANCELLED)
+        if status == "FAILED":
+            raise self._run_failure(handle, data)
+        raise TransientError(f"{self.label} reported a status Studio does not know ({status!r}).")
+
+    def fetch(self, handle: Handle, result_url: str, dest: Path) -> None:
+        # fal-client downloads without credentials; never send the key to a CDN.
+        http.download(
+            result_url, dest, who=self.label, hosts=self._media_hosts(), client=self.client
+        )
+
+    def cancel(self, handle: Handle) -> None:
+        response = self._send("PUT", handle.state["cancel_url"], check=False)
+        if response.status_code < 300:
+            return
+        body = http.json_of(response)
+        if isinstance(body, dict) and body.get("status") in ("ALREADY_COMPLETED", "NOT_FOUND"):
+            return  # nothing left to stop
+        raise self._error(response)
+
+    # ----------------------------------------------------------------------- building
+
+    def _input(self, request: GenerationRequest) -> dict:
+        aspect = request.aspect
+        if request.mode == "text" and aspect == "auto":
+            aspect = "16:9"  # T2V has no "auto"; without an image, auto means landscape
+        payload: dict = {
+            "prompt": request.prompt,
+            "duration": f"{request.duration}s",  # a string enum, "4s" / "6s" / "8s"
+            "resolution": request.resolution,
+            "aspect_ratio": aspect,
+            "generate_audio": request.audio,
+        }
+        if request.negative_prompt:
+            payload["negative_prompt"] = request.negative_prompt
+        if request.seed is not None:
+            payload["seed"] = request.seed
+        if request.mode == "image":
+            payload["image_url"] = self._image_url(request.image)
+        elif request.mode == "first_last":
+            payload["first_frame_url"] = self._image_url(request.image)
+            payload["last_frame_url"] = self._image_url(request.last_frame)
+        return payload
+
+    def _image_url(self, image: ImageInput | None) -> str:
+        if image is None:
+            raise InvalidRequestError("This mode needs an image.", field="image")
+        if settings.FAL_IMAGE_UPLOAD == "data_uri":
+            return http.data_uri(image)
+        rest = settings.FAL_REST_URL.rstrip("/")
+        token = self._json(
+            self._send(
+                "POST", f"{rest}/storage/auth/token", params={"storage_type": "fal-cdn-v3"}, json={}
+            )
+        )
+        try:
+            upload_to = httpx.URL(str(token["base_url"]).rstrip("/") + "/files/upload")
+            authorization = f"{token['token_type']} {token['token']}"
+        except (KeyError, TypeError):
+            raise http.malformed_reply(self.label) from None
+        # The upload host comes from fal's reply; the creator's still goes only to fal's own.
+        try:
+            http.check_url(upload_to, self._media_hosts(), self.label)
+        except http.UntrustedURL:
+            raise ProviderError(
+                f"{self.label} offered an upload address Studio does not trust."
+            ) from None
+        reply = self._json(
+            self._send(
+                "POST",
+                str(upload_to),
+                content=image.read(),
+                headers={
+                    "Authorization": authorization,
+                    "Content-Type": image.content_type,
+                    "X-Fal-File-Name": Path(image.name).name,
+                    "X-Fal-Object-Lifecycle": json.dumps(
+                        {"expiration_duration_seconds": UPLOAD_LIFETIME_SECONDS}
+                    ),
+                },
+            )
+        )
+        access_url = reply.get("access_url")
+        if not isinstance(access_url, str) or not access_url:
+            raise http.malformed_reply(self.label)
+        return access_url
+
+    def _video_url(self, handle: Handle) -> str:
+        response = self._result(handle)
+        if response.status_code >= 400:
+            raise self._result_error(response)
+        data = self._json(response)
+        video = data.get("video")
+        url = video.get("url") if isinstance(video, dict) else None
+        if not isinstance(url, str) or not url:
+            raise ProviderError(f"{self.label} finished the job but returned no video.")
+        return url
+
+    def _run_failure(self, handle: Handle, status: dict) -> ProviderError:
+        """The terminal error of a run that COMPLETED with `error`: its body is at
+        response_url, with the failure's own status code (§1.4)."""
+        response = self._result(handle)
+        if response.status_code >= 400:
+            return self._result_error(response)
+        reason = str(status.get("error") or status.get("error_type") or "")
+        return ProviderError(f"{self.label} could not make this clip{http.said(reason)}")
+
+    def _result(self, handle: Handle) -> httpx.Response:
+        return self._send("GET", handle.state["response_url"], check=False)
+
+    def _result_error(self, response: httpx.Response) -> ProviderError:
+        """An error reply from response_url. With x-fal-request-id it is the run's own
+        outcome, final however transient its cause (fal does not bill 5xx); without it, it
+        came from fal's ingress (fal-client's rule) and asking again later is right."""
+        error = self._error(response)
+        if error.retryable and "x-fal-request-id" in response.headers:
+            return ProviderError(
+                f"{error} You were not charged.", charged_on_failure=error.charged_on_failure
+            )
+        return error
+
+    def _media_hosts(self) -> http.MediaHosts:
+        return http.MediaHosts.build(
+            MEDIA_HOSTS,
+            [settings.FAL_QUEUE_URL, settings.FAL_REST_URL],
+            extra_setting="FAL_MEDIA_HOSTS",
+        )
+
+    # ----------------------------------------------------------------------- transport
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        submitting: bool = False,
+        check: bool = True,
+        headers: dict | None = None,
+        **kwargs,
+    ) -> httpx.Response:
+        headers = headers or {"Authorization": f"Key {settings.FAL_KEY}"}
+        try:
+            response = self.client.request(
+                method, url, headers=headers, timeout=http.timeout(), **kwargs
+            )
+        except http.TRANSPORT_ERRORS as exc:
+            raise http.transport_error(exc, self.label, submitting=submitting) from exc
+        if check and response.status_code >= 400:
+            raise self._error(response)
+        return response
+
+    def _json(self, response: httpx.Response, *, submitting: bool = False) -> dict:
+        data = http.json_of(response)
+        if not isinstance(data, dict):
+            raise http.malformed_reply(self.label, submitting=submitting)
+        return data
+
+    def _error(self, response: httpx.Response) -> ProviderError:
+        """Every fal error reply, translated (§1.7): typed `detail` lists, plain-string
+        details, and request errors with `error_type`."""
+        status = response.status_code
+        body = http.json_of(response)
+        body = body if isinstance(body, dict) else {}
+        message, field, kind = _describe(body.get("detail"))
+        error_type = str(body.get("error_type") or response.headers.get("x-fal-error-type") or "")
+        kind = kind or error_type
+        said = http.said(message)
+        retryable = _header_bool(response, "x-fal-retryable", "x-fal-needs-retry")
+
+        if status in (401, 403):
+            return AccountError(
+                f"{self.label} refused Studio's key or the account cannot pay{said} "
+                "An administrator needs to check FAL_KEY and the fal.ai balance."
+            )
+        if status == 404:
+            return NotFoundError(f"{self.label} no longer knows this job{said}")
+        if status == 429:
+            return RateLimitedError(
+                f"{self.label} is rate limiting Studio{said}", http.retry_after(response)
+            )
+        if status >= 500 or status in (408, 409):
+            # Server errors are never charged (fal FAQ). X-Fal-Retryable: false means the
+            # same request will fail again.
+            what = f" ({kind})" if kind else ""
+            if retryable is False:
+                return ProviderError(
+                    f"{self.label} could not run this job{what}{said}", charged_on_failure=False
+                )
+            return TransientError(
+                f"{self.label} had a server problem{what}{said}", charged_on_failure=False
+            )
+        if _is_policy(kind, message):
+            # A 422 "may still be charged" (fal FAQ).
+            return ContentPolicyError(
+                f"{self.label} refused this request under its content policy{said}",
+                charged_on_failure=None,
+            )
+        if status in (400, 422):
+            named = f" ({field})" if field else ""
+            return InvalidRequestError(
+                f"{self.label} rejected the request{named}{said}",
+                field=field,
+                charged_on_failure=None,
+            )
+        return ProviderError(f"{self.label} refused the request (HTTP {status}){said}")
+
+
+def _describe(detail) -> tuple[str, str, str]:
+    """(message, our field name, error type) from fal's `detail` in any of its shapes."""
+    if isinstance(detail, str):
+        return detail, "", ""
+    if isinstance(detail, dict):  # some endpoints: {"error": "...", "message": "..."}
+        return (
+            str(detail.get("msg") or detail.get("message") or detail.get("error") or ""),
+            "",
+            str(detail.get("type") or detail.get("error") or ""),
+        )
+    if isinstance(detail, list) and detail:
+        messages, field, kind = [], "", ""
+        for item in detail:
+            if not isinstance(item, dict):
+                continue
+            messages.append(str(item.get("msg", "")).strip())
+            loc = [part for part in item.get("loc") or [] if part != "body"]
+            if not field and loc:
+                field = _FIELDS.get(str(loc[0]), str(loc[0]))
+            kind = kind or str(item.get("type") or "")
+        return "; ".join(m for m in messages if m), field, kind
+    return "", "", ""
+
+
+def _is_policy(kind: str, message: str) -> bool:
+    kind = kind.lower()
+    if any(marker in kind for marker in _POLICY_MARKERS):
+        return True
+    text = message.lower()
+    return any(word in text for word in ("content policy", "content checker", "safety", "nsfw"))
+
+
+def _header_bool(response: httpx.Response, *names: str) -> bool | None:
+    for name in names:
+        value = response.headers.get(name)
+        if value is not None:
+            return value.strip().lower() == "true"
+    return None
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,214 @@
+"""Oxen.ai's async inference queue for Veo 3.1 Lite (shared/providers.md §4).
+
+submit: POST {OXEN_API_URL}/api/ai/queue (Bearer) → {"generations": [{generation_id, status}]}.
+poll: GET {OXEN_API_URL}/api/ai/queue/{id}: queued, processing, succeeded (result_url),
+failed (error_message), cancelled. cancel: DELETE the same URL.
+
+Oxen checks only the model, num_generations and credits when a job is queued; every other
+parameter is validated when the job runs, so a bad option arrives as `failed` with Oxen's
+own error_message, which is shown verbatim.
+
+The still is sent as a data URI in `input_image`. Oxen documents that data URIs "work as an
+alternative but aren't recommended for production" (image-editing page; UNCONFIRMED for
+Veo Lite) because it expects a public URL; Studio has none to give without publishing the
+creator's image, so the data URI is the deliberate choice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+
+from studio.providers import http
+from studio.providers.base import (
+    AccountError,
+    ContentPolicyError,
+    GenerationRequest,
+    Handle,
+    InvalidRequestError,
+    NotFoundError,
+    Phase,
+    PollResult,
+    Provider,
+    ProviderError,
+    RateLimitedError,
+    TransientError,
+)
+from studio.providers.capabilities import Capabilities
+
+MODEL = "google-veo-3-1-lite"  # OXEN_MODEL (optional setting) overrides
+# Results are presigned links that expire; their storage host is UNCONFIRMED, so only Oxen's
+# own hosts are trusted by default. Add the real one with OXEN_MEDIA_HOSTS after a live check.
+MEDIA_HOSTS = ("hub.oxen.ai", "*.oxen.ai")
+
+_POLICY_WORDS = ("policy", "safety", "moderation", "nsfw", "flagged", "prohibited", "blocked")
+_ACCOUNT_WORDS = ("insufficient credits", "credit", "balance", "payment", "unauthori")
+_INVALID_WORDS = ("invalid", "must be", "should be", "422", "unsupported", "not supported")
+
+
+class OxenProvider(Provider):
+    name = "oxen"
+    label = "Oxen.ai"
+    poll_interval_seconds = 10.0  # Oxen suggests polling video every 10 to 30 s
+    capabilities = Capabilities(
+        label="Oxen.ai",
+        modes=frozenset({"image", "text"}),  # no last-frame field for Lite
+        audio_toggle=False,
+        audio_always=None,  # "native synchronized audio"; on/off for Lite UNCONFIRMED
+        negative_prompt=False,
+        full_hd_needs_8s=True,  # "1080p requires an 8 second duration"
+        notes=(
+            "Whether Oxen's Lite clips always carry sound is unconfirmed.",
+            "Images go as data URIs, which Oxen says work but are not recommended.",
+            "The presigned download host is unconfirmed (OXEN_MEDIA_HOSTS).",
+        ),
+    )
+
+    def __init__(self, client: httpx.Client | None = None):
+        self._client = client
+
+    @property
+    def client(self) -> httpx.Client:
+        return self._client or http.shared_client()
+
+    def unavailable_reason(self) -> str:
+        return "" if settings.OXEN_API_KEY else "Set OXEN_API_KEY to use Oxen.ai."
+
+    # ----------------------------------------------------------------------- protocol
+
+    def submit(self, request: GenerationRequest) -> Handle:
+        data = self._json(
+            self._send("POST", _queue(), json=self._body(request), submitting=True),
+            submitting=True,
+        )
+        try:
+            generation_id = str(data["generations"][0]["generation_id"])
+        except (KeyError, IndexError, TypeError):
+            raise http.malformed_reply(self.label, submitting=True) from None
+        return Handle(provider_job_id=generation_id)
+
+    def poll(self, handle: Handle) -> PollResult:
+        data = self._json(self._send("GET", f"{_queue()}/{handle.provider_job_id}"))
+        status = data.get("status")
+        if status == "queued":
+            return PollResult(Phase.QUEUED)  # Oxen reports no queue position
+        if status == "processing":
+            return PollResult(Phase.RUNNING)
+        if status == "succeeded":
+            url = data.get("result_url")
+            if not isinstance(url, str) or not url:
+                raise ProviderError(f"{self.label} finished the job but returned no video.")
+            return PollResult(Phase.SUCCEEDED, result_url=url)
+        if status == "cancelled":
+            return PollResult(Phase.CANCELLED)
+        if status == "failed":
+            raise self._failure(str(data.get("error_message") or "").strip())
+        raise TransientError(f"{self.label} reported a status Studio does not know ({status!r}).")
+
+    def fetch(self, handle: Handle, result_url: str, dest: Path) -> None:
+        # A presigned link: it carries its own authorisation, so the key is not sent.
+        http.download(
+            result_url,
+            dest,
+            who=self.label,
+            hosts=http.MediaHosts.build(
+                MEDIA_HOSTS, [settings.OXEN_API_URL], extra_setting="OXEN_MEDIA_HOSTS"
+            ),
+            client=self.client,
+        )
+
+    def cancel(self, handle: Handle) -> None:
+        with contextlib.suppress(NotFoundError):  # nothing left to stop
+            self._send("DELETE", f"{_queue()}/{handle.provider_job_id}")
+
+    # ----------------------------------------------------------------------- building
+
+    def _body(self, request: GenerationRequest) -> dict:
+        if request.mode == "first_last":
+            raise InvalidRequestError(
+                f"{self.label} cannot make first-and-last-frame clips.", field="mode"
+            )
+        payload: dict = {
+            "model": settings.OXEN_MODEL or MODEL,
+            "prompt": request.prompt,
+            "duration": request.duration,  # an integer: 4, 6 or 8
+            "resolution": request.resolution,
+            "aspect_ratio": request.fixed_aspect(),
+            "num_generations": 1,
+        }
+        if request.seed is not None:
+            payload["seed"] = request.seed
+        if request.mode == "image":
+            if request.image is None:
+                raise InvalidRequestError("This mode needs an image.", field="image")
+            payload["input_image"] = http.data_uri(request.image)
+        return payload
+
+    def _failure(self, error_message: str) -> ProviderError:
+        """A job that ended `failed`: Oxen's words verbatim, classified where they are clear."""
+        said = http.said(error_message) if error_message else " and gave no reason."
+        text = error_message.lower()
+        if any(word in text for word in _ACCOUNT_WORDS):
+            return AccountError(f"{self.label} would not run the job{said}")
+        if any(word in text for word in _POLICY_WORDS):
+            return ContentPolicyError(f"{self.label} refused this request{said}")
+        if any(word in text for word in _INVALID_WORDS):
+            return InvalidRequestError(f"{self.label} rejected the request{said}")
+        return ProviderError(f"{self.label} could not make this clip{said}")
+
+    # ----------------------------------------------------------------------- transport
+
+    def _send(self, method: str, url: str, *, submitting: bool = False, **kwargs) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {settings.OXEN_API_KEY}"}
+        try:
+            response = self.client.request(
+                method, url, headers=headers, timeout=http.timeout(), **kwargs
+            )
+        except http.TRANSPORT_ERRORS as exc:
+            raise http.transport_error(exc, self.label, submitting=submitting) from exc
+        if response.status_code >= 400:
+            raise self._error(response)
+        return response
+
+    def _json(self, response: httpx.Response, *, submitting: bool = False) -> dict:
+        data = http.json_of(response)
+        if not isinstance(data, dict):
+            raise http.malformed_reply(self.label, submitting=submitting)
+        return data
+
+    def _error(self, response: httpx.Response) -> ProviderError:
+        """Oxen's two error shapes (§4): {"error": {type, title, detail}, "status": "error",
+        "status_message"} and {"error": {"message"}}."""
+        status = response.status_code
+        body = http.json_of(response)
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            parts = [error.get("title"), error.get("detail"), error.get("message")]
+            message = " ".join(str(p).strip() for p in parts if p)
+            kind = str(error.get("type") or body.get("status_message") or "")
+        else:
+            message, kind = str(error or "").strip(), ""
+        said = http.said(message)
+        if status in (401, 402, 403):
+            return AccountError(
+                f"{self.label} refused Studio's key or the account cannot pay{said} An "
+                "administrator needs to check OXEN_API_KEY and the Oxen.ai credits."
+            )
+        if status == 404:
+            return NotFoundError(f"{self.label} no longer knows this job{said}")
+        if status == 429:
+            return RateLimitedError(
+                f"{self.label} is rate limiting Studio{said}", http.retry_after(response)
+            )
+        if status >= 500:
+            return TransientError(f"{self.label} had a server problem{said}")
+        if status in (400, 422) or kind == "invalid_params":
+            return InvalidRequestError(f"{self.label} rejected the request{said}")
+        return ProviderError(f"{self.label} refused the request (HTTP {status}){said}")
+
+
+def _queue() -> str:
+    return f"{settings.OXEN_API_URL.rstrip('/')}/api/ai/queue"
