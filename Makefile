@@ -7,13 +7,28 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # unless SECRET_KEY is already set in the environment.
 LOCAL_ENV = SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}"
 
-.PHONY: run test lint format bench clean
+# Every hosted provider pointed at the local emulator (manage.py provider_emulator).
+EMULATOR = http://127.0.0.1:8765
+EMULATED_ENV = FAL_QUEUE_URL=$(EMULATOR)/fal/queue FAL_REST_URL=$(EMULATOR)/fal/rest \
+	GEMINI_API_URL=$(EMULATOR)/gemini/v1beta AIMLAPI_URL=$(EMULATOR)/aimlapi \
+	OXEN_API_URL=$(EMULATOR)/oxen FAL_KEY=emulated GEMINI_API_KEY=emulated \
+	AIMLAPI_KEY=emulated OXEN_API_KEY=emulated
 
-run: $(VENV)/.installed var/secret_key
+.PHONY: run run-emulated setup test lint bench clean
+
+run: setup
+	$(LOCAL_ENV) $(BIN)/python manage.py serve
+
+# Studio with all four hosted providers answered by the emulator (20 s per clip), offline.
+run-emulated: setup
+	$(LOCAL_ENV) $(BIN)/python manage.py provider_emulator --port 8765 --latency 20 & \
+		trap 'kill $$!' EXIT INT TERM; \
+		$(LOCAL_ENV) $(EMULATED_ENV) $(BIN)/python manage.py serve
+
+setup: $(VENV)/.installed var/secret_key
 	$(LOCAL_ENV) $(BIN)/python manage.py migrate --noinput
 	$(LOCAL_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(LOCAL_ENV) $(BIN)/python manage.py demo_account
-	$(LOCAL_ENV) $(BIN)/python manage.py serve
 
 test: $(VENV)/.installed-test /usr/bin/chromium
 	$(BIN)/ruff check .
@@ -26,6 +41,7 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/intake.py
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

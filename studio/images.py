@@ -484,7 +484,9 @@ def _decoded(image: Image.Image, target: tuple[int, int], background: tuple) -> 
     orientation = _orientation(image)
     pixels = _eight_bit(image)
     if pixels.size != target:
-        pixels = pixels.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        # Antialiased bicubic: 44.8 dB from Lanczos on a 24 MP photo (closer than the JPEG
+        # encoding that follows), and ~70 ms faster, which keeps intake under 0.4 s.
+        pixels = pixels.resize(target, Image.Resampling.BICUBIC, reducing_gap=3.0)
     rgb = _flatten(_to_srgb(pixels, icc), background)
     return rgb.transpose(_ORIENTATIONS[orientation]) if orientation != 1 else rgb
 

@@ -45,6 +45,8 @@ STEP_LEASE_SECONDS = settings.Q_CLUSTER["timeout"]
 MAX_BACKOFF_SECONDS = 300
 # How long a queued task may wait for a free worker before the follower sends it again.
 TASK_GRACE = timedelta(seconds=60)
+# A clip still out of reach this long after submitting (generation takes minutes) fails the job.
+FETCH_CEILING = timedelta(hours=2)
 # A finished clip may differ from the request by this much and still be accepted.
 DURATION_TOLERANCE = 0.5
 
@@ -222,6 +224,9 @@ def finish(job_id: int) -> None:
         try:
             provider.fetch(handle, job.result_url, path)
         except TransientError as exc:
+            if job.submitted_at and timezone.now() - job.submitted_at > FETCH_CEILING:
+                _fail(job, [Job.Status.FINISHING], f"The clip could not be downloaded: {exc}")
+                return
             # Stay finishing; the follower tries again after the backoff.
             log.warning("fetching job %s failed for now: %s", job.pk, exc)
             job.move(

@@ -19,5 +19,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.health, name="health"),
+    path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
 ]

@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -255,6 +256,12 @@ def clip_poster(request, clip_id: int):
 def source_image(request, image_id: int):
     image = get_object_or_404(SourceImage.objects.filter(owner=request.user), pk=image_id)
     return media.serve(request, image.file.name, image.content_type)
+
+
+@require_GET
+def favicon(request):
+    # Resolved per request: the static manifest may not exist yet when URLs are loaded.
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 @require_GET

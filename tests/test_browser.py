@@ -121,9 +121,20 @@ def page(browser):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("response", lambda r: r.status >= 400 and errors.append(f"HTTP {r.status} {r.url}"))
+    page.on(
+        "console",
+        lambda msg: (
+            msg.type == "error"
+            and not msg.text.startswith("Failed to load resource")  # reported with its URL above
+            and errors.append(msg.text)
+        ),
+    )
+    page.expected_errors = []  # console errors a test provokes on purpose
     yield page
     context.close()
-    assert not errors, errors
+    unexpected = [e for e in errors if not any(x in e for x in page.expected_errors)]
+    assert not unexpected, unexpected
 
 
 def sign_in(page, url):
@@ -219,6 +230,7 @@ def test_text_mode_hides_the_image_and_unknown_pages_are_404(page, studio_url):
     expect(page.get_by_label("Image", exact=True)).to_be_hidden()
     page.get_by_label("Mode").select_option("first_last")
     expect(page.get_by_label("Last frame")).to_be_visible()
+    page.expected_errors.append("HTTP 404 " + f"{studio_url}/clips/999999/")
     response = page.goto(f"{studio_url}/clips/999999/")
     assert response.status == 404
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()

@@ -258,3 +258,37 @@ def test_only_one_holder_gets_a_lease_until_it_expires(db):
     leases.release("x", "a")
     assert leases.acquire("x", "b", seconds=30)
     assert not leases.acquire("x", "a", seconds=30)
+
+
+class UnreachableClipProvider(OneShotProvider):
+    """Finishes at once, but its clip can never be downloaded for now."""
+
+    name = "unreachable"
+
+    def poll(self, handle):
+        return PollResult(Phase.SUCCEEDED, result_url="https://media.example/clip.mp4")
+
+    def fetch(self, handle, result_url, dest):
+        raise TransientError("The media host is not answering.")
+
+
+def test_a_clip_out_of_reach_is_retried_then_fails_after_the_ceiling(creator, image, monkeypatch):
+    monkeypatch.setitem(PROVIDERS, "unreachable", UnreachableClipProvider)
+    monkeypatch.setitem(
+        pricing.PRICE_PER_SECOND, ("unreachable", "720p", False), pricing.Decimal("0")
+    )
+    job = new_job(creator, image, provider="unreachable")
+    jobs.submit(job.pk)
+    job.refresh_from_db()
+    jobs.check(job)
+    jobs.finish(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FINISHING
+    assert job.next_check_at > timezone.now()
+    Job.objects.filter(pk=job.pk).update(
+        submitted_at=timezone.now() - jobs.FETCH_CEILING - timedelta(minutes=1), lease_until=None
+    )
+    jobs.finish(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.FAILED
+    assert job.error == "The clip could not be downloaded: The media host is not answering."

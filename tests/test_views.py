@@ -278,3 +278,9 @@ def test_cancel_button_cancels_a_queued_job(signed_in, creator):
 
 def test_health_check(client, db):
     assert client.get(reverse("health")).content == b"ok"
+
+
+def test_favicon_is_served_for_pages_without_our_template(client, db):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("favicon.svg")
