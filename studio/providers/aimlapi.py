@@ -34,7 +34,6 @@ from studio.providers.base import (
     NotFoundError,
     Phase,
     PollResult,
-    Provider,
     ProviderError,
     RateLimitedError,
     TransientError,
@@ -82,7 +81,7 @@ class Dialect:
         )
 
 
-class AimlapiProvider(Provider):
+class AimlapiProvider(http.HttpProvider):
     name = "aimlapi"
     label = "AI/ML API"
     poll_interval_seconds = 10.0  # the docs' example polls every 15 s; a clip takes ~1 min
@@ -97,13 +96,6 @@ class AimlapiProvider(Provider):
             "The content-policy failure shape is unconfirmed.",
         ),
     )
-
-    def __init__(self, client: httpx.Client | None = None):
-        self._client = client
-
-    @property
-    def client(self) -> httpx.Client:
-        return self._client or http.shared_client()
 
     def unavailable_reason(self) -> str:
         return "" if settings.AIMLAPI_KEY else "Set AIMLAPI_KEY to use AI/ML API."
@@ -196,23 +188,8 @@ class AimlapiProvider(Provider):
 
     # ----------------------------------------------------------------------- transport
 
-    def _send(self, method: str, url: str, *, submitting: bool = False, **kwargs) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {settings.AIMLAPI_KEY}"}
-        try:
-            response = self.client.request(
-                method, url, headers=headers, timeout=http.timeout(), **kwargs
-            )
-        except http.TRANSPORT_ERRORS as exc:
-            raise http.transport_error(exc, self.label, submitting=submitting) from exc
-        if response.status_code >= 400:
-            raise self._error(response)
-        return response
-
-    def _json(self, response: httpx.Response, *, submitting: bool = False) -> dict:
-        data = http.json_of(response)
-        if not isinstance(data, dict):
-            raise http.malformed_reply(self.label, submitting=submitting)
-        return data
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {settings.AIMLAPI_KEY}"}
 
     def _error(self, response: httpx.Response) -> ProviderError:
         """`{message, path, requestId, statusCode, timestamp}` error replies (§3)."""

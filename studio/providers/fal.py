@@ -29,7 +29,6 @@ from studio.providers.base import (
     NotFoundError,
     Phase,
     PollResult,
-    Provider,
     ProviderError,
     RateLimitedError,
     TransientError,
@@ -64,7 +63,7 @@ _FIELDS = {
 _POLICY_MARKERS = ("content_policy", "policy", "safety", "nsfw", "moderation", "flagged")
 
 
-class FalProvider(Provider):
+class FalProvider(http.HttpProvider):
     name = "fal"
     label = "fal.ai"
     poll_interval_seconds = 5.0
@@ -78,13 +77,6 @@ class FalProvider(Provider):
             "The exact content-policy error type for Veo Lite is unconfirmed.",
         ),
     )
-
-    def __init__(self, client: httpx.Client | None = None):
-        self._client = client
-
-    @property
-    def client(self) -> httpx.Client:
-        return self._client or http.shared_client()
 
     def unavailable_reason(self) -> str:
         return "" if settings.FAL_KEY else "Set FAL_KEY to use fal.ai."
@@ -248,32 +240,8 @@ class FalProvider(Provider):
 
     # ----------------------------------------------------------------------- transport
 
-    def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        submitting: bool = False,
-        check: bool = True,
-        headers: dict | None = None,
-        **kwargs,
-    ) -> httpx.Response:
-        headers = headers or {"Authorization": f"Key {settings.FAL_KEY}"}
-        try:
-            response = self.client.request(
-                method, url, headers=headers, timeout=http.timeout(), **kwargs
-            )
-        except http.TRANSPORT_ERRORS as exc:
-            raise http.transport_error(exc, self.label, submitting=submitting) from exc
-        if check and response.status_code >= 400:
-            raise self._error(response)
-        return response
-
-    def _json(self, response: httpx.Response, *, submitting: bool = False) -> dict:
-        data = http.json_of(response)
-        if not isinstance(data, dict):
-            raise http.malformed_reply(self.label, submitting=submitting)
-        return data
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Key {settings.FAL_KEY}"}
 
     def _error(self, response: httpx.Response) -> ProviderError:
         """Every fal error reply, translated (§1.7): typed `detail` lists, plain-string

@@ -32,7 +32,6 @@ from studio.providers.base import (
     NotFoundError,
     Phase,
     PollResult,
-    Provider,
     ProviderError,
     RateLimitedError,
     TransientError,
@@ -49,7 +48,7 @@ _POLICY_WORDS = ("safety", "responsible ai", "prohibited", "violat", "blocked", 
 _RETRY_DELAY = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
-class GeminiProvider(Provider):
+class GeminiProvider(http.HttpProvider):
     name = "gemini"
     label = "Gemini API"
     poll_interval_seconds = 10.0  # the cookbook polls every 10 s; a clip takes about a minute
@@ -65,13 +64,6 @@ class GeminiProvider(Provider):
             "Image size limit for inline images is unconfirmed.",
         ),
     )
-
-    def __init__(self, client: httpx.Client | None = None):
-        self._client = client
-
-    @property
-    def client(self) -> httpx.Client:
-        return self._client or http.shared_client()
 
     def unavailable_reason(self) -> str:
         return "" if settings.GEMINI_API_KEY else "Set GEMINI_API_KEY to use the Gemini API."
@@ -154,23 +146,8 @@ class GeminiProvider(Provider):
 
     # ----------------------------------------------------------------------- transport
 
-    def _send(self, method: str, url: str, *, submitting: bool = False, **kwargs) -> httpx.Response:
-        headers = {"x-goog-api-key": settings.GEMINI_API_KEY}
-        try:
-            response = self.client.request(
-                method, url, headers=headers, timeout=http.timeout(), **kwargs
-            )
-        except http.TRANSPORT_ERRORS as exc:
-            raise http.transport_error(exc, self.label, submitting=submitting) from exc
-        if response.status_code >= 400:
-            raise self._error(response)
-        return response
-
-    def _json(self, response: httpx.Response, *, submitting: bool = False) -> dict:
-        data = http.json_of(response)
-        if not isinstance(data, dict):
-            raise http.malformed_reply(self.label, submitting=submitting)
-        return data
+    def auth_headers(self) -> dict[str, str]:
+        return {"x-goog-api-key": settings.GEMINI_API_KEY}
 
     def _error(self, response: httpx.Response) -> ProviderError:
         """An HTTP error reply, `{"error": {"code", "message", "status"}}` (§2.7)."""

@@ -28,6 +28,7 @@ from studio.providers.base import (
     AccountError,
     ImageInput,
     NotFoundError,
+    Provider,
     ProviderError,
     RateLimitedError,
     SubmitUncertainError,
@@ -164,6 +165,50 @@ def retry_after(response: httpx.Response) -> float | None:
         except (TypeError, ValueError):
             return None
     return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+
+
+class HttpProvider(Provider):
+    """A hosted provider: one httpx client (injected in tests), and one place that sends a
+    request and turns any HTTP failure into the error tree (each provider's `_error`)."""
+
+    def __init__(self, client: httpx.Client | None = None):
+        self._client = client
+
+    @property
+    def client(self) -> httpx.Client:
+        return self._client or shared_client()
+
+    def auth_headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _error(self, response: httpx.Response) -> ProviderError:
+        raise NotImplementedError
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        submitting: bool = False,
+        check: bool = True,
+        headers: dict | None = None,
+        **kwargs,
+    ) -> httpx.Response:
+        try:
+            response = self.client.request(
+                method, url, headers=headers or self.auth_headers(), timeout=timeout(), **kwargs
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, self.label, submitting=submitting) from exc
+        if check and response.status_code >= 400:
+            raise self._error(response)
+        return response
+
+    def _json(self, response: httpx.Response, *, submitting: bool = False) -> dict:
+        data = json_of(response)
+        if not isinstance(data, dict):
+            raise malformed_reply(self.label, submitting=submitting)
+        return data
 
 
 def data_uri(image: ImageInput) -> str:

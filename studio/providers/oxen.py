@@ -32,7 +32,6 @@ from studio.providers.base import (
     NotFoundError,
     Phase,
     PollResult,
-    Provider,
     ProviderError,
     RateLimitedError,
     TransientError,
@@ -49,7 +48,7 @@ _ACCOUNT_WORDS = ("insufficient credits", "credit", "balance", "payment", "unaut
 _INVALID_WORDS = ("invalid", "must be", "should be", "422", "unsupported", "not supported")
 
 
-class OxenProvider(Provider):
+class OxenProvider(http.HttpProvider):
     name = "oxen"
     label = "Oxen.ai"
     poll_interval_seconds = 10.0  # Oxen suggests polling video every 10 to 30 s
@@ -66,13 +65,6 @@ class OxenProvider(Provider):
             "The presigned download host is unconfirmed (OXEN_MEDIA_HOSTS).",
         ),
     )
-
-    def __init__(self, client: httpx.Client | None = None):
-        self._client = client
-
-    @property
-    def client(self) -> httpx.Client:
-        return self._client or http.shared_client()
 
     def unavailable_reason(self) -> str:
         return "" if settings.OXEN_API_KEY else "Set OXEN_API_KEY to use Oxen.ai."
@@ -161,23 +153,8 @@ class OxenProvider(Provider):
 
     # ----------------------------------------------------------------------- transport
 
-    def _send(self, method: str, url: str, *, submitting: bool = False, **kwargs) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {settings.OXEN_API_KEY}"}
-        try:
-            response = self.client.request(
-                method, url, headers=headers, timeout=http.timeout(), **kwargs
-            )
-        except http.TRANSPORT_ERRORS as exc:
-            raise http.transport_error(exc, self.label, submitting=submitting) from exc
-        if response.status_code >= 400:
-            raise self._error(response)
-        return response
-
-    def _json(self, response: httpx.Response, *, submitting: bool = False) -> dict:
-        data = http.json_of(response)
-        if not isinstance(data, dict):
-            raise http.malformed_reply(self.label, submitting=submitting)
-        return data
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {settings.OXEN_API_KEY}"}
 
     def _error(self, response: httpx.Response) -> ProviderError:
         """Oxen's two error shapes (§4): {"error": {type, title, detail}, "status": "error",
