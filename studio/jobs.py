@@ -314,6 +314,14 @@ def cancel(job: Job) -> bool:
     return True
 
 
+def delete_clip(clip: Clip) -> None:
+    """Remove a clip at its creator's request; its files go once the row is gone for good."""
+    names = [clip.file.name, clip.poster.name]
+    with transaction.atomic():
+        clip.delete()
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+
+
 def _cancel_at_provider(job: Job, handle: Handle) -> None:
     try:
         get_provider(job.provider).cancel(handle)

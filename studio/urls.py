@@ -11,6 +11,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/cancel/", views.job_cancel, name="job_cancel"),
     path("gallery/", views.gallery, name="gallery"),
     path("clips/<int:clip_id>/", views.clip_detail, name="clip"),
+    path("clips/<int:clip_id>/delete/", views.clip_delete, name="clip_delete"),
     path("clips/<int:clip_id>/video.mp4", views.clip_video, name="clip_video"),
     path("clips/<int:clip_id>/poster.jpg", views.clip_poster, name="clip_poster"),
     path("images/<int:image_id>/", views.source_image, name="source_image"),

@@ -238,6 +238,14 @@ def clip_detail(request, clip_id: int):
 
 
 @login_required
+@require_POST
+def clip_delete(request, clip_id: int):
+    jobs.delete_clip(_own_clip(request, clip_id))
+    messages.info(request, "The clip was deleted.")
+    return redirect("gallery")
+
+
+@login_required
 @require_http_methods(["GET", "HEAD"])
 def clip_video(request, clip_id: int):
     clip = _own_clip(request, clip_id)

@@ -206,6 +206,12 @@ def test_newcomer_makes_plays_and_downloads_a_clip(page, studio_url, tmp_path):
     assert data[4:8] == b"ftyp"
     assert page.request.get(studio_url + video.get_attribute("src")).body() == data
 
+    # And it can be deleted, after a confirmation.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete clip").click()
+    expect(page.get_by_role("status")).to_have_text("The clip was deleted.")
+    expect(page.locator("main")).not_to_contain_text("Slow push in on the harbour at dawn")
+
 
 def test_bad_upload_is_explained_on_the_page(page, studio_url, tmp_path):
     sign_in(page, studio_url)

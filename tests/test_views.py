@@ -1,10 +1,11 @@
 import io
 
 import pytest
+from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from studio import images, jobs, pricing
-from studio.models import Job
+from studio.models import Clip, Job
 from studio.providers import local
 from tests.factories import photo, text_job, upload
 
@@ -284,3 +285,27 @@ def test_favicon_is_served_for_pages_without_our_template(client, db):
     response = client.get("/favicon.ico")
     assert response.status_code == 301
     assert response["Location"].endswith("favicon.svg")
+
+
+def test_a_creator_can_delete_a_clip_and_its_files(
+    signed_in, creator, django_capture_on_commit_callbacks
+):
+    job = finished_job(creator)
+    clip = job.clip
+    names = [clip.file.name, clip.poster.name]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signed_in.post(reverse("clip_delete", args=[clip.pk]), follow=True)
+    assert b"The clip was deleted." in response.content
+    assert not Clip.objects.exists()
+    assert not any(default_storage.exists(name) for name in names)
+    assert signed_in.get(reverse("clip", args=[clip.pk])).status_code == 404
+    page = signed_in.get(reverse("job", args=[job.pk]))
+    assert b"You deleted this clip." in page.content
+
+
+def test_another_creators_clip_cannot_be_deleted(client, creator, other_creator):
+    clip = finished_job(creator).clip
+    client.force_login(other_creator)
+    assert client.post(reverse("clip_delete", args=[clip.pk])).status_code == 404
+    assert client.get(reverse("clip_delete", args=[clip.pk])).status_code in (404, 405)
+    assert Clip.objects.filter(pk=clip.pk).exists()
