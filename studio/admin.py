@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from studio import jobs
-from studio.models import Clip, Job, LocalRender, SourceImage
+from studio.models import Clip, Job, LedgerEntry, LocalRender, Quota, SourceImage, Usage
 
 
 @admin.register(Job)
@@ -57,3 +57,40 @@ class SourceImageAdmin(admin.ModelAdmin):
 class LocalRenderAdmin(admin.ModelAdmin):
     list_display = ["id", "client_reference", "status", "progress", "heartbeat_at", "created_at"]
     list_filter = ["status"]
+
+
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):
+    """Limits per creator; empty fields use the site defaults (STUDIO_DEFAULT_* settings)."""
+
+    list_display = ["creator", "monthly_budget", "monthly_seconds", "concurrent_jobs",
+                    "suspended", "running_jobs"]  # fmt: skip
+    list_filter = ["suspended"]
+    search_fields = ["creator__username"]
+    raw_id_fields = ["creator"]
+    readonly_fields = ["running_jobs"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written only by studio/quotas.py; the admin looks, never edits."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Usage)
+class UsageAdmin(ReadOnlyAdmin):
+    list_display = ["creator", "month", "usd", "seconds"]
+    list_filter = ["month"]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "creator", "job", "kind", "usd", "seconds", "month", "reason"]
+    list_filter = ["kind", "month"]

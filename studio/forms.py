@@ -5,7 +5,7 @@ from django import forms
 from django.conf import settings
 from django.db import transaction
 
-from studio import images, jobs
+from studio import images, jobs, quotas
 from studio.models import Job, SourceImage
 from studio.providers import PROVIDERS
 from studio.providers.capabilities import capabilities_of, preflight
@@ -263,7 +263,15 @@ class JobForm(OptionsForm):
         stills = (self.cleaned_data.get("image"), self.cleaned_data.get("last_frame"))
         return [note for still in stills if still for note in getattr(still, "warnings", ())]
 
-    def save(self) -> Job:
+    def save(self) -> Job | None:
+        """The job, or None with the limit it would pass added as a form error."""
+        try:
+            return self._save()
+        except quotas.QuotaExceeded as exc:
+            self.add_error(None, str(exc))
+            return None
+
+    def _save(self) -> Job:
         data = self.cleaned_data
         with transaction.atomic():
             image = last = None

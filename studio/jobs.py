@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import pricing, video
+from studio import pricing, quotas, video
 from studio.models import Clip, Job, SourceImage
 from studio.providers import get_provider
 from studio.providers.base import (
@@ -51,6 +51,7 @@ FETCH_CEILING = timedelta(hours=2)
 DURATION_TOLERANCE = 0.5
 
 
+@transaction.atomic
 def create_job(
     *,
     creator,
@@ -67,7 +68,8 @@ def create_job(
     image: SourceImage | None = None,
     last_frame: SourceImage | None = None,
 ) -> Job:
-    """Record a job with its price and queue its submission once the row is committed."""
+    """Record a job with its price, reserve it against the creator's limits (raises
+    quotas.QuotaExceeded), and queue its submission once the row is committed."""
     job = Job.objects.create(
         creator=creator,
         provider=provider,
@@ -87,6 +89,7 @@ def create_job(
         ),
         next_check_at=timezone.now() + TASK_GRACE,
     )
+    quotas.reserve(job)
     transaction.on_commit(lambda: async_task("studio.tasks.submit_job", job.pk))
     return job
 
@@ -204,9 +207,10 @@ def _record(job: Job, result: PollResult, next_check) -> None:
         ):
             transaction.on_commit(lambda: async_task("studio.tasks.finish_job", job.pk))
     elif result.phase == Phase.CANCELLED:
-        job.move(
+        if job.move(
             Job.AT_PROVIDER, Job.Status.CANCELLED, finished_at=timezone.now(), next_check_at=None
-        )
+        ):
+            quotas.refund(job, "cancelled at the provider")
     else:
         reason = result.error or "The provider reported a failure without a reason."
         _fail(job, Job.AT_PROVIDER, reason)
@@ -257,6 +261,7 @@ def finish(job_id: int) -> None:
             lease_until=None,
         ):
             return
+        quotas.settle(job)
         Clip.objects.create(
             job=job,
             file=clip_name,
@@ -309,6 +314,7 @@ def cancel(job: Job) -> bool:
         next_check_at=None,
     ):
         return False
+    quotas.refund(job, "cancelled")
     if was_at_provider:
         _cancel_at_provider(job, handle_for(job))
     return True
@@ -331,14 +337,15 @@ def _cancel_at_provider(job: Job, handle: Handle) -> None:
 
 
 def _fail(job: Job, from_states, message: str) -> None:
-    job.move(
+    if job.move(
         from_states,
         Job.Status.FAILED,
         error=message,
         finished_at=timezone.now(),
         lease_until=None,
         next_check_at=None,
-    )
+    ):
+        quotas.refund(job, "failed")
 
 
 def _backoff(job: Job, exc: TransientError):

@@ -67,6 +67,11 @@ class Job(models.Model):
         PORTRAIT = "9:16", "9:16 portrait"
         AUTO = "auto", "Auto (nearest to the image)"
 
+    class Charge(models.TextChoices):
+        RESERVED = "reserved", "Reserved"
+        SETTLED = "settled", "Charged"
+        REFUNDED = "refunded", "Not charged"
+
     class Framing(models.TextChoices):
         CROP = "crop", "Crop"
         PAD = "pad", "Pad with a blurred copy"
@@ -97,6 +102,8 @@ class Job(models.Model):
     seed = models.PositiveBigIntegerField(null=True, blank=True)
     provider = models.CharField(max_length=20)
     estimated_cost = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    # Where the job stands in the ledger (studio/quotas.py is the only writer).
+    charge = models.CharField(max_length=10, choices=Charge.choices, blank=True)
 
     status = models.CharField(
         max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True
@@ -245,3 +252,68 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder} until {self.expires_at}"
+
+
+class Quota(models.Model):
+    """A creator's limits (empty: the site's defaults) and jobs running now.
+
+    Only studio/quotas.py writes here, by conditional updates that hold under concurrency.
+    """
+
+    creator = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota"
+    )
+    monthly_budget = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True, help_text="USD per calendar month"
+    )
+    monthly_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds of video per calendar month"
+    )
+    concurrent_jobs = models.PositiveSmallIntegerField(null=True, blank=True)
+    suspended = models.BooleanField(default=False)
+    running_jobs = models.PositiveSmallIntegerField(default=0, editable=False)
+
+    def __str__(self) -> str:
+        return f"Quota of {self.creator}"
+
+
+class Usage(models.Model):
+    """What a creator has committed in one calendar month, kept in step with the ledger."""
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    month = models.DateField(help_text="The first day of the month, in the site's time zone")
+    usd = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    seconds = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["creator", "month"], name="one_usage_per_month")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.creator} in {self.month:%B %Y}"
+
+
+class LedgerEntry(models.Model):
+    """One change to a creator's usage. Rows are only ever added."""
+
+    class Kind(models.TextChoices):
+        RESERVE = "reserve", "Reserved"
+        SETTLE = "settle", "Charged"
+        REFUND = "refund", "Refunded"
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    usd = models.DecimalField(max_digits=12, decimal_places=2)
+    seconds = models.IntegerField()
+    month = models.DateField()
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ${self.usd} for job {self.job_id}"

@@ -13,7 +13,7 @@ from django.templatetags.static import static
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from studio import images, jobs, media, pricing
+from studio import images, jobs, media, pricing, quotas
 from studio.forms import PREFLIGHT_FIELDS, JobForm, still_bytes
 from studio.models import Clip, Job, SourceImage
 from studio.providers import PROVIDERS
@@ -29,8 +29,8 @@ HTMX_STOP_POLLING = 286
 def create(request):
     if request.method == "POST":
         form = JobForm(request.POST, request.FILES, creator=request.user)
-        if form.is_valid():
-            job = form.save()
+        job = form.save() if form.is_valid() else None
+        if job is not None:
             for note in form.warnings:
                 messages.warning(request, note)
             return redirect("job", job_id=job.pk)
@@ -68,7 +68,10 @@ def _options(request, form: JobForm) -> dict:
     values = form.data if form.is_bound else _initial(form)
     provider = values.get("provider", "")
     if provider not in PROVIDERS:
-        return {"estimate": None, "problems": [], "prices": [], "provider": provider}
+        return {
+            "meter": quotas.meter(request.user),
+            "estimate": None, "problems": [], "prices": [], "provider": provider,
+        }  # fmt: skip
     form.limit_to(provider)
     chosen = _chosen(values)
     for role in ("image", "last_frame"):
@@ -77,6 +80,7 @@ def _options(request, form: JobForm) -> dict:
         if still is not None:
             chosen[f"{role}_bytes"] = still_bytes(still)
     return {
+        "meter": quotas.meter(request.user),
         "provider": provider,
         "chosen": chosen,
         "estimate": _price(provider, chosen),

@@ -403,3 +403,49 @@ def test_each_hosted_provider_makes_a_clip_from_the_browser(page, studio_url, tm
     assert abs(duration - 4) <= 1 / 24
     page.get_by_role("link", name="Gallery").click()
     expect(page.locator(".gallery")).to_contain_text(f"({provider})")
+
+
+def admin_sign_in(page, studio_url):
+    page.goto(f"{studio_url}/admin/")
+    page.get_by_label("Username").fill("boss")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_admin_lowers_a_budget_and_the_next_submit_is_refused(page, studio_url):
+    # The demo creator has submitted before, so they have a quota row for the admin to edit.
+    sign_in(page, studio_url)
+    page.get_by_label("Mode").select_option("text")
+    page.get_by_label("Prompt", exact=True).fill("A quiet harbour, free")
+    page.get_by_label("Duration").select_option("4")
+    page.get_by_role("button", name="Generate clip").click()
+    expect(page.get_by_test_id("status")).to_be_visible()
+    page.context.clear_cookies()
+
+    admin_sign_in(page, studio_url)
+    page.goto(f"{studio_url}/admin/studio/quota/?q=demo")
+    page.locator("#result_list tbody a").first.click()
+    page.get_by_label("Monthly budget").fill("0.10")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    page.context.clear_cookies()
+
+    sign_in(page, studio_url)
+    expect(page.get_by_test_id("meter")).to_contain_text("of $0.10")
+    page.get_by_label("Mode").select_option("text")
+    page.get_by_label("Prompt", exact=True).fill("A storm over the lighthouse")
+    page.get_by_label("Provider", exact=True).select_option("fal")
+    page.get_by_label("Duration").select_option("8")
+    page.get_by_role("button", name="Generate clip").click()
+    expect(page.locator(".errors")).to_contain_text(
+        "This clip costs $0.40; your monthly budget is $0.10"
+    )
+    page.context.clear_cookies()
+
+    # Put it back for whoever runs next against this server.
+    admin_sign_in(page, studio_url)
+    page.goto(f"{studio_url}/admin/studio/quota/?q=demo")
+    page.locator("#result_list tbody a").first.click()
+    page.get_by_label("Monthly budget").fill("")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("was changed successfully")

@@ -97,6 +97,8 @@ class Command(BaseCommand):
             ]
             raise CommandError("\n".join(lines), returncode=INVALID)
         job = form.save()
+        if job is None:
+            raise CommandError(" ".join(form.non_field_errors()), returncode=INVALID)
         for note in form.warnings:
             self.stderr.write(f"warning: {note}")
         if opts["wait"]:

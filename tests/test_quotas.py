@@ -1,0 +1,189 @@
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from studio import jobs, pricing, quotas
+from studio.models import Job, LedgerEntry, Quota, Usage
+from tests.factories import make_creator, text_job
+
+
+def fal_job(creator, duration=8):
+    """A $0.40 job (fal, 720p, audio, 8 s) that is never sent anywhere."""
+    return jobs.create_job(
+        creator=creator, provider="fal", mode="text", prompt="rain", duration=duration,
+        resolution="720p", aspect="16:9", audio=True,
+    )  # fmt: skip
+
+
+def usage(creator) -> Usage:
+    return Usage.objects.get(creator=creator, month=quotas.this_month())
+
+
+def test_submitting_reserves_price_seconds_and_a_slot(creator):
+    job = fal_job(creator)
+    assert job.charge == Job.Charge.RESERVED
+    assert (usage(creator).usd, usage(creator).seconds) == (Decimal("0.40"), 8)
+    assert Quota.objects.get(creator=creator).running_jobs == 1
+    entry = LedgerEntry.objects.get()
+    assert (entry.kind, entry.usd, entry.seconds, entry.job) == ("reserve", Decimal("0.40"), 8, job)
+
+
+def test_success_settles_once_and_frees_the_slot(creator):
+    job = fal_job(creator)
+    quotas.settle(job)
+    quotas.settle(job)
+    job.refresh_from_db()
+    assert job.charge == Job.Charge.SETTLED
+    assert usage(creator).usd == Decimal("0.40")
+    assert Quota.objects.get(creator=creator).running_jobs == 0
+    assert list(LedgerEntry.objects.values_list("kind", flat=True)) == ["settle", "reserve"]
+
+
+def test_failure_refunds_exactly_once(creator):
+    job = fal_job(creator)
+    jobs._fail(job, [Job.Status.QUEUED], "The provider said no.")
+    quotas.refund(job, "again")
+    job.refresh_from_db()
+    assert job.charge == Job.Charge.REFUNDED
+    assert (usage(creator).usd, usage(creator).seconds) == (Decimal("0.00"), 0)
+    assert Quota.objects.get(creator=creator).running_jobs == 0
+    assert LedgerEntry.objects.filter(kind="refund").count() == 1
+
+
+def test_cancel_refunds(creator):
+    job = fal_job(creator)
+    jobs.cancel(job)
+    job.refresh_from_db()
+    assert (job.charge, usage(creator).usd) == (Job.Charge.REFUNDED, Decimal("0.00"))
+
+
+def test_ledger_rows_add_up_to_usage(creator):
+    made, failed, cancelled = fal_job(creator), fal_job(creator, 4), fal_job(creator, 6)
+    quotas.settle(made)
+    quotas.refund(failed, "failed")
+    jobs.cancel(cancelled)
+    rows = LedgerEntry.objects.filter(creator=creator)
+    assert sum(r.usd for r in rows) == usage(creator).usd == Decimal("0.40")
+    assert sum(r.seconds for r in rows) == usage(creator).seconds == 8
+
+
+def test_budget_limit_is_named(creator):
+    Quota.objects.create(creator=creator, monthly_budget=Decimal("0.50"))
+    fal_job(creator)
+    with pytest.raises(quotas.QuotaExceeded) as refused:
+        fal_job(creator)
+    assert str(refused.value) == (
+        "This clip costs $0.40; your monthly budget is $0.50 and $0.10 is left this month."
+    )
+
+
+def test_seconds_limit_is_named(creator):
+    Quota.objects.create(creator=creator, monthly_seconds=10)
+    text_job(creator)
+    text_job(creator)
+    with pytest.raises(quotas.QuotaExceeded, match="monthly allowance is 10 s of video and 2 s"):
+        text_job(creator)
+
+
+def test_concurrent_jobs_limit_and_its_release(creator):
+    Quota.objects.create(creator=creator, concurrent_jobs=1)
+    first = text_job(creator)
+    with pytest.raises(quotas.QuotaExceeded, match="You have 1 of 1 jobs running"):
+        text_job(creator)
+    jobs.cancel(first)
+    assert text_job(creator).charge == Job.Charge.RESERVED
+
+
+def test_a_suspended_creator_cannot_submit(creator):
+    Quota.objects.create(creator=creator, suspended=True)
+    with pytest.raises(quotas.QuotaExceeded, match="suspended"):
+        text_job(creator)
+
+
+def test_a_refused_submit_names_the_limit_on_the_form_and_queues_nothing(
+    signed_in, creator, settings
+):
+    settings.FAL_KEY = "k"
+    Quota.objects.create(creator=creator, monthly_budget=Decimal("0.30"))
+    response = signed_in.post(
+        reverse("create"),
+        {"mode": "text", "prompt": "rain", "provider": "fal", "duration": "8",
+         "resolution": "720p", "aspect": "16:9", "audio": "on"},
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert "your monthly budget is $0.30 and $0.30 is left" in response.content.decode()
+    assert not Job.objects.exists()
+    assert not LedgerEntry.objects.exists()
+
+
+def test_the_meter_shows_what_is_left(signed_in, creator):
+    Quota.objects.create(creator=creator, monthly_budget=Decimal("10"), monthly_seconds=200)
+    fal_job(creator)
+    page = signed_in.get(reverse("create")).content.decode()
+    assert "This month: $0.40 of $10.00" in page
+    assert "8 s of 200 s" in page and "1 of 3 running" in page
+
+
+def test_the_job_says_it_was_not_charged(signed_in, creator):
+    job = fal_job(creator)
+    jobs._fail(job, [Job.Status.QUEUED], "The provider said no.")
+    page = signed_in.get(reverse("job", args=[job.pk])).content.decode()
+    assert "$0.40 · not charged" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_concurrent_submits_against_room_for_ten_accept_exactly_ten():
+    creator = make_creator("race")
+    cost = pricing.estimate(provider="fal", resolution="720p", audio=True, seconds=8)
+    Quota.objects.create(creator=creator, monthly_budget=cost * 10, concurrent_jobs=50)
+    accepted, refused = [], []
+    start = threading.Barrier(50)
+
+    def submit():
+        start.wait()
+        try:
+            fal_job(creator)
+            accepted.append(1)
+        except quotas.QuotaExceeded:
+            refused.append(1)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (len(accepted), len(refused)) == (10, 40)
+    assert Job.objects.count() == 10
+    assert usage(creator).usd == cost * 10
+    assert LedgerEntry.objects.count() == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_submits_respect_the_running_jobs_limit():
+    creator = make_creator("race2")
+    Quota.objects.create(creator=creator, concurrent_jobs=3)
+    results = []
+    start = threading.Barrier(20)
+
+    def submit():
+        start.wait()
+        try:
+            text_job(creator)
+            results.append(True)
+        except quotas.QuotaExceeded:
+            results.append(False)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(True) == 3
+    assert Quota.objects.get(creator=creator).running_jobs == 3
