@@ -34,6 +34,7 @@ from studio.providers.base import (
     PollResult,
     ProviderError,
     RateLimitedError,
+    SubmitUncertainError,
     TransientError,
 )
 
@@ -141,7 +142,9 @@ def submit(job_id: int) -> None:
         )
         return
     except ProviderError as exc:
-        _fail(job, [Job.Status.SUBMITTING], str(exc))
+        # Refused before it was accepted: not charged, unless the answer was lost.
+        charged = None if isinstance(exc, SubmitUncertainError) else False
+        _fail(job, [Job.Status.SUBMITTING], str(exc), charged=charged)
         return
     now = timezone.now()
     submitted = job.move(
@@ -172,7 +175,7 @@ def check(job: Job) -> None:
         job.move(Job.AT_PROVIDER, job.status, next_check_at=_backoff(job, exc))
         return
     except ProviderError as exc:
-        _fail(job, Job.AT_PROVIDER, str(exc))
+        _fail(job, Job.AT_PROVIDER, str(exc), charged=exc.charged_on_failure)
         return
     _record(
         job, result, next_check=timezone.now() + timedelta(seconds=provider.poll_interval_seconds)
@@ -229,7 +232,8 @@ def finish(job_id: int) -> None:
             provider.fetch(handle, job.result_url, path)
         except TransientError as exc:
             if job.submitted_at and timezone.now() - job.submitted_at > FETCH_CEILING:
-                _fail(job, [Job.Status.FINISHING], f"The clip could not be downloaded: {exc}")
+                message = f"The clip could not be downloaded: {exc}"
+                _fail(job, [Job.Status.FINISHING], message, charged=None)
                 return
             # Stay finishing; the follower tries again after the backoff.
             log.warning("fetching job %s failed for now: %s", job.pk, exc)
@@ -241,14 +245,16 @@ def finish(job_id: int) -> None:
             )
             return
         except ProviderError as exc:
-            _fail(job, [Job.Status.FINISHING], f"The clip could not be downloaded: {exc}")
+            # The provider made the clip; whether it bills for one we never got is its rule.
+            message = f"The clip could not be downloaded: {exc}"
+            _fail(job, [Job.Status.FINISHING], message, charged=exc.charged_on_failure)
             return
         try:
             info = video.probe(path)
             _check_clip(job, info)
             poster = video.poster_jpeg(path)
         except video.VideoError as exc:
-            _fail(job, [Job.Status.FINISHING], str(exc))
+            _fail(job, [Job.Status.FINISHING], str(exc), charged=None)
             return
         # Names are fixed per job, so a run killed half-way leaves nothing behind to orphan.
         clip_name = _replace(f"clips/{job.creator_id}/job-{job.pk}.mp4", path)
@@ -336,16 +342,30 @@ def _cancel_at_provider(job: Job, handle: Handle) -> None:
         log.warning("cancelling job %s at %s failed: %s", job.pk, job.provider, exc)
 
 
-def _fail(job: Job, from_states, message: str) -> None:
+def _fail(job: Job, from_states, message: str, *, charged: bool | None = False) -> None:
+    """Fail the job and settle its reservation by the provider's billing for this failure:
+    refunded when it is not charged, kept when it is or may be (`charged` None), with the
+    reason said on the job."""
+    free = charged is False or not job.estimated_cost
+    if free:
+        note = "You were not charged."
+    elif charged:
+        note = f"The provider bills for this, so ${job.estimated_cost} was charged."
+    else:
+        note = f"The provider may bill for this, so ${job.estimated_cost} counts as charged."
+    shown = message if "not charged" in message.lower() else f"{message} {note}"
     if job.move(
         from_states,
         Job.Status.FAILED,
-        error=message,
+        error=shown,
         finished_at=timezone.now(),
         lease_until=None,
         next_check_at=None,
     ):
-        quotas.refund(job, "failed")
+        if free:
+            quotas.refund(job, "failed")
+        else:
+            quotas.settle(job, note)
 
 
 def _backoff(job: Job, exc: TransientError):
@@ -397,7 +417,8 @@ def _take_up_lost_steps(now) -> None:
                 job,
                 [Job.Status.SUBMITTING],
                 "Studio was interrupted while sending this job and cannot tell whether the "
-                "provider received it; it was not sent again, so you were not charged twice.",
+                "provider received it; it was not sent again, so it cannot be charged twice.",
+                charged=None,
             )
 
 

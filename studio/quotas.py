@@ -145,15 +145,16 @@ def _which_limit(usage: Usage, limits: Limits, cost: Decimal, seconds: int) -> s
 
 
 @transaction.atomic
-def settle(job: Job) -> None:
-    """The clip was made: the reservation becomes the charge, and the slot is free."""
+def settle(job: Job, reason: str = "clip delivered") -> None:
+    """The reservation becomes the charge (the clip was made, or the provider bills for
+    its failure), and the running slot is free."""
     if not Job.objects.filter(pk=job.pk, charge=Job.Charge.RESERVED).update(
         charge=Job.Charge.SETTLED
     ):
         return
     LedgerEntry.objects.create(
         creator_id=job.creator_id, job=job, kind=LedgerEntry.Kind.SETTLE, usd=Decimal("0"),
-        seconds=0, month=_reservation(job).month, reason="clip delivered",
+        seconds=0, month=_reservation(job).month, reason=reason[:200],
     )  # fmt: skip
     _free_slot(job)
 

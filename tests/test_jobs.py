@@ -218,7 +218,7 @@ def test_an_interrupted_submit_is_not_resent_where_that_could_charge_twice(creat
     jobs.follow_once()
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
-    assert "not charged twice" in job.error
+    assert "cannot be charged twice" in job.error
 
 
 def test_an_interrupted_local_submit_is_simply_sent_again(creator, image, tasks_inline):
@@ -291,4 +291,7 @@ def test_a_clip_out_of_reach_is_retried_then_fails_after_the_ceiling(creator, im
     jobs.finish(job.pk)
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
-    assert job.error == "The clip could not be downloaded: The media host is not answering."
+    assert job.error == (
+        "The clip could not be downloaded: The media host is not answering. "
+        "You were not charged."  # the clip was free
+    )

@@ -91,7 +91,7 @@ def test_a_moderated_generation_fails_with_the_providers_words(emulator, creator
     assert job.status == Job.Status.FAILED
     assert job.error == (
         "AI/ML API refused this request under its content policy: The generated video was "
-        "blocked by the provider's safety filters."
+        "blocked by the provider's safety filters. You were not charged."
     )
 
 

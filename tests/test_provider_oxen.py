@@ -68,7 +68,7 @@ def test_a_bad_option_fails_at_run_time_with_oxens_own_message(emulator, creator
     assert job.status == Job.Status.FAILED
     assert job.error == (
         "Oxen.ai rejected the request: Getting model response error: 422 - 1080p requires an "
-        "8 second duration."
+        "8 second duration. The provider may bill for this, so $0.40 counts as charged."
     )
 
 
@@ -85,7 +85,7 @@ def test_first_and_last_frame_is_refused_before_sending(emulator, creator):
         )
     )
     assert job.status == Job.Status.FAILED
-    assert job.error == "Oxen.ai cannot make first-and-last-frame clips."
+    assert job.error == "Oxen.ai cannot make first-and-last-frame clips. You were not charged."
     assert not emulator.requests_to("oxen", "POST")
 
 

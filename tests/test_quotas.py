@@ -7,6 +7,16 @@ from django.urls import reverse
 
 from studio import jobs, pricing, quotas
 from studio.models import Job, LedgerEntry, Quota, Usage
+from studio.providers import PROVIDERS
+from studio.providers.base import (
+    AccountError,
+    ContentPolicyError,
+    Handle,
+    InvalidRequestError,
+    Provider,
+    ProviderError,
+    SubmitUncertainError,
+)
 from tests.factories import make_creator, text_job
 
 
@@ -187,3 +197,77 @@ def test_concurrent_submits_respect_the_running_jobs_limit():
         thread.join()
     assert results.count(True) == 3
     assert Quota.objects.get(creator=creator).running_jobs == 3
+
+
+class BillingProvider(Provider):
+    """Accepts a job, then fails it at poll as it is told to (a test double for billing)."""
+
+    name = "billing"
+    label = "Billing test"
+    error: ProviderError = ProviderError("It broke.")
+    submit_error: ProviderError | None = None
+
+    def submit(self, request):
+        if self.submit_error:
+            raise self.submit_error
+        return Handle("remote-1")
+
+    def poll(self, handle):
+        raise self.error
+
+
+@pytest.fixture
+def billing(monkeypatch):
+    monkeypatch.setitem(PROVIDERS, "billing", BillingProvider)
+    for resolution in ("720p", "1080p"):
+        for audio in (True, False):
+            key = ("billing", resolution, audio)
+            monkeypatch.setitem(pricing.PRICE_PER_SECOND, key, Decimal("0.05"))
+    return BillingProvider
+
+
+def run_to_failure(creator) -> Job:
+    job = jobs.create_job(
+        creator=creator, provider="billing", mode="text", prompt="rain", duration=8,
+        resolution="720p", aspect="16:9", audio=True,
+    )  # fmt: skip
+    jobs.submit(job.pk)
+    job.refresh_from_db()
+    if job.status == Job.Status.SUBMITTED:
+        jobs.check(job)
+        job.refresh_from_db()
+    return job
+
+
+@pytest.mark.parametrize(
+    ("error", "charge", "says"),
+    [
+        (ContentPolicyError("No.", charged_on_failure=False), "refunded", "You were not charged."),
+        (ProviderError("Refused.", charged_on_failure=True), "settled", "so $0.40 was charged."),
+        (InvalidRequestError("422.", charged_on_failure=None), "settled", "may bill for this"),
+    ],
+)
+def test_a_failure_at_the_provider_follows_its_billing(
+    creator, billing, monkeypatch, error, charge, says
+):
+    monkeypatch.setattr(billing, "error", error)
+    job = run_to_failure(creator)
+    assert (job.status, job.charge) == (Job.Status.FAILED, charge)
+    assert says in job.error
+    spent = Decimal("0.40") if charge == "settled" else Decimal("0.00")
+    assert usage(creator).usd == spent
+    assert Quota.objects.get(creator=creator).running_jobs == 0
+
+
+def test_a_refused_submit_is_never_charged(creator, billing, monkeypatch):
+    monkeypatch.setattr(billing, "submit_error", AccountError("No credit."))
+    job = run_to_failure(creator)
+    assert (job.status, job.charge) == (Job.Status.FAILED, "refunded")
+    assert job.error == "No credit. You were not charged."
+
+
+def test_a_lost_submit_answer_counts_as_charged(creator, billing, monkeypatch):
+    monkeypatch.setattr(billing, "submit_error", SubmitUncertainError("The answer was lost."))
+    job = run_to_failure(creator)
+    assert (job.status, job.charge) == (Job.Status.FAILED, "settled")
+    assert usage(creator).usd == Decimal("0.40")
