@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from studio.models import Job
+from studio.models import Job, Quota
 from studio.providers import PROVIDERS
 from tests.emulator import use_emulator
 from tests.factories import make_creator, photo
@@ -155,3 +155,14 @@ def test_generate_reports_a_provider_refusal(tmp_path, capsys, settings, tasks_i
     assert error.value.returncode == 1
     assert result["status"] == "failed"
     assert "not charged" in result["error"]
+
+
+def test_generate_names_the_limit_it_would_pass(tmp_path, demo, settings):
+    settings.FAL_KEY = "k"
+    Quota.objects.create(creator=demo, monthly_budget=Decimal("0.10"))
+    image = write(tmp_path, "a.jpg", photo())
+    with pytest.raises(CommandError) as error:
+        call_command("generate", image, "--prompt", "push in", "--provider", "fal")
+    assert error.value.returncode == 2
+    assert "This clip costs $0.40; your monthly budget is $0.10" in str(error.value)
+    assert not Job.objects.exists()
