@@ -41,8 +41,10 @@ def _all_providers() -> list[tuple[str, str]]:
     return [(name, cls.label) for name, cls in PROVIDERS.items()]
 
 
-class OptionsForm(forms.Form):
-    """The options that decide the price: enough to show an estimate while the creator edits."""
+class JobForm(forms.Form):
+    """Everything a job needs. A still arrives either as a file (the CLI, or a browser
+    without JavaScript) or as the id of one the creator uploaded already (the create page
+    uploads on selection, so problems show at once and a form error never loses the file)."""
 
     provider = forms.ChoiceField(
         choices=_all_providers,
@@ -64,8 +66,9 @@ class OptionsForm(forms.Form):
     )
     audio = forms.BooleanField(required=False, initial=True, label="Generate audio")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, creator, **kwargs):
         super().__init__(*args, **kwargs)
+        self.creator = creator
         self.fields["provider"].initial = settings.STUDIO_PROVIDER
         unavailable = {name: cls().unavailable_reason() for name, cls in PROVIDERS.items()}
         self.unavailable = {name: reason for name, reason in unavailable.items() if reason}
@@ -74,9 +77,6 @@ class OptionsForm(forms.Form):
             (name, f"{label} (unavailable)" if name in self.unavailable else label)
             for name, label in _all_providers()
         ]
-
-    def initial_options(self) -> dict:
-        return {name: self.fields[name].initial for name in OptionsForm.base_fields}
 
     def clean_provider(self) -> str:
         name = self.cleaned_data["provider"]
@@ -111,12 +111,6 @@ class OptionsForm(forms.Form):
             for name, field in self.fields.items()
             if isinstance(field.widget, LimitedSelect) and name != "provider"
         }
-
-
-class JobForm(OptionsForm):
-    """Everything a job needs. A still arrives either as a file (the CLI, or a browser
-    without JavaScript) or as the id of one the creator uploaded already (the create page
-    uploads on selection, so problems show at once and a form error never loses the file)."""
 
     mode = forms.ChoiceField(
         choices=Job.Mode.choices,
@@ -180,10 +174,6 @@ class JobForm(OptionsForm):
         "mode", "image", "last_frame", "prompt", "negative_prompt", "provider",
         "duration", "resolution", "aspect", "audio", "seed", "framing",
     ]  # fmt: skip
-
-    def __init__(self, *args, creator, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.creator = creator
 
     def _clean_still(self, name: str, needed: bool, why: str):
         """The still as a SourceImage (already stored) or a NormalisedImage (to store)."""

@@ -56,8 +56,8 @@ def this_month() -> date:
     return timezone.localdate().replace(day=1)
 
 
-def limits_for(creator) -> Limits:
-    quota = Quota.objects.filter(creator=creator).first()
+def _limits(quota: Quota | None) -> Limits:
+    """The quota's own limits, the site's defaults where it has none."""
 
     def pick(name: str, default):
         value = getattr(quota, name, None) if quota else None
@@ -75,7 +75,7 @@ def meter(creator) -> Meter:
     usage = Usage.objects.filter(creator=creator, month=this_month()).first()
     quota = Quota.objects.filter(creator=creator).first()
     return Meter(
-        limits=limits_for(creator),
+        limits=_limits(quota),
         usd=usage.usd if usage else Decimal("0"),
         seconds=usage.seconds if usage else 0,
         running=quota.running_jobs if quota else 0,
@@ -101,10 +101,10 @@ def reserve(job: Job) -> None:
     Call it in the transaction that creates the job, so a refused job is never saved.
     """
     creator, cost, seconds = job.creator, job.estimated_cost, job.duration
-    limits = limits_for(creator)
+    quota = _row(Quota, creator=creator)
+    limits = _limits(quota)
     if limits.suspended:
         raise QuotaExceeded("Your account is suspended; ask the studio's admin.")
-    quota = _row(Quota, creator=creator)
     if not Quota.objects.filter(pk=quota.pk, running_jobs__lt=limits.concurrent_jobs).update(
         running_jobs=F("running_jobs") + 1
     ):

@@ -21,8 +21,3 @@ def get_provider(name: str) -> Provider:
         return PROVIDERS[name]()
     except KeyError:
         raise LookupError(f"There is no provider called {name!r}.") from None
-
-
-def provider_choices() -> list[tuple[str, str]]:
-    """(name, label) of each provider a creator may choose now."""
-    return [(name, cls.label) for name, cls in PROVIDERS.items() if not cls().unavailable_reason()]
