@@ -71,6 +71,9 @@ def create_job(
 ) -> Job:
     """Record a job with its price, reserve it against the creator's limits (raises
     quotas.QuotaExceeded), and queue its submission once the row is committed."""
+    price = pricing.quote(
+        provider=provider, mode=mode, resolution=resolution, audio=audio, seconds=duration
+    )
     job = Job.objects.create(
         creator=creator,
         provider=provider,
@@ -85,9 +88,8 @@ def create_job(
         seed=seed,
         image=image,
         last_frame=last_frame,
-        estimated_cost=pricing.estimate(
-            provider=provider, resolution=resolution, audio=audio, seconds=duration
-        ),
+        price_per_second=price.usd_per_second,
+        estimated_cost=price.cost,
         next_check_at=timezone.now() + TASK_GRACE,
     )
     quotas.reserve(job)

@@ -101,7 +101,13 @@ class Job(models.Model):
     audio = models.BooleanField(default=True)
     seed = models.PositiveBigIntegerField(null=True, blank=True)
     provider = models.CharField(max_length=20)
+    # The price the job was charged at, kept however the price table changes later.
+    price_per_second = models.DecimalField(
+        max_digits=8, decimal_places=4, default=Decimal("0"), help_text="USD"
+    )
     estimated_cost = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    # Variations made together from one request share a batch (reserved all or nothing).
+    batch = models.UUIDField(null=True, blank=True, db_index=True)
     # Where the job stands in the ledger (studio/quotas.py is the only writer).
     charge = models.CharField(max_length=10, choices=Charge.choices, blank=True)
 
@@ -115,6 +121,7 @@ class Job(models.Model):
     queue_position = models.PositiveIntegerField(null=True, blank=True)
     progress = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    error_kind = models.CharField(max_length=20, blank=True, db_index=True)
     # A step working on the job (submitting, finishing) owns it until then; a worker killed
     # mid-step leaves it to expire so the step can be taken up again.
     lease_until = models.DateTimeField(null=True, blank=True)
@@ -270,6 +277,9 @@ class Quota(models.Model):
         null=True, blank=True, help_text="Seconds of video per calendar month"
     )
     concurrent_jobs = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Empty: every provider / resolution the site offers.
+    allowed_providers = models.JSONField(default=list, blank=True)
+    allowed_resolutions = models.JSONField(default=list, blank=True)
     suspended = models.BooleanField(default=False)
     running_jobs = models.PositiveSmallIntegerField(default=0, editable=False)
 
@@ -284,6 +294,8 @@ class Usage(models.Model):
     month = models.DateField(help_text="The first day of the month, in the site's time zone")
     usd = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     seconds = models.PositiveIntegerField(default=0)
+    # Extra allowance an admin granted for this month only, on top of the limits.
+    granted_usd = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
 
     class Meta:
         constraints = [
@@ -301,6 +313,10 @@ class LedgerEntry(models.Model):
         RESERVE = "reserve", "Reserved"
         SETTLE = "settle", "Charged"
         REFUND = "refund", "Refunded"
+        GRANT = "grant", "Extra budget granted"
+        RESET = "reset", "Month reset"
+        SUSPEND = "suspend", "Suspended"
+        RESUME = "resume", "Resumed"
 
     creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
@@ -317,3 +333,39 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ${self.usd} for job {self.job_id}"
+
+
+class Price(models.Model):
+    """What one second of output costs at a provider, editable in the admin.
+
+    Seeded from shared/providers.md §6 with each figure's source; a job copies its price
+    when it is created, so a later change never alters what a clip was charged.
+    The local renderer is free and has no rows.
+    """
+
+    provider = models.CharField(max_length=20)
+    mode = models.CharField(max_length=12, choices=Job.Mode.choices)
+    resolution = models.CharField(max_length=8, choices=Job.Resolution.choices)
+    audio = models.BooleanField()
+    usd_per_second = models.DecimalField(max_digits=8, decimal_places=4)
+    source = models.CharField(max_length=300, help_text="Where the figure comes from")
+    as_of = models.DateField(null=True, blank=True, help_text="The source's date, when it has one")
+    confirmed = models.BooleanField(
+        default=True, help_text="Unticked: a provisional figure, to check on the first bill"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "mode", "resolution", "-audio"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "mode", "resolution", "audio"], name="one_price_per_option"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(usd_per_second__gte=0), name="price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        sound = "with audio" if self.audio else "no audio"
+        return f"{self.provider} {self.mode} {self.resolution} {sound}: ${self.usd_per_second}/s"

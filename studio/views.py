@@ -138,6 +138,7 @@ def _price(provider: str, chosen: dict):
     try:
         return pricing.estimate(
             provider=provider,
+            mode=chosen["mode"],
             resolution=chosen["resolution"],
             audio=chosen["audio"],
             seconds=chosen["duration"],

@@ -25,3 +25,13 @@ def tasks_inline(monkeypatch):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", True)
+
+
+def pytest_collection_modifyitems(items):
+    """Transactional tests empty every table when they end, rows the migrations seeded (the
+    price table, the follower's schedule) included: each one gets them back first."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction"):
+            kwargs = {**marker.kwargs, "serialized_rollback": True}
+            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)

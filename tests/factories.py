@@ -45,3 +45,18 @@ def text_job(creator, prompt: str = "rain over the harbour"):
         creator=creator, provider="local", mode="text", prompt=prompt, duration=4,
         resolution="720p", aspect="16:9", audio=False,
     )  # fmt: skip
+
+
+def set_price(provider: str, usd_per_second: str) -> None:
+    """One price for every option of `provider` (a test's own fake provider, say)."""
+    from decimal import Decimal
+
+    from studio.models import Job, Price
+
+    for mode in Job.Mode.values:
+        for resolution in Job.Resolution.values:
+            for audio in (True, False):
+                Price.objects.update_or_create(
+                    provider=provider, mode=mode, resolution=resolution, audio=audio,
+                    defaults={"usd_per_second": Decimal(usd_per_second), "source": "test"},
+                )  # fmt: skip

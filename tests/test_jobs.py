@@ -12,7 +12,7 @@ from studio import images, jobs, leases, pricing
 from studio.models import Clip, Job, LocalRender
 from studio.providers import PROVIDERS, local
 from studio.providers.base import Handle, Phase, PollResult, Provider, TransientError
-from tests.factories import make_creator, photo
+from tests.factories import make_creator, photo, set_price
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_create_job_stores_the_estimate_and_queues_its_submit_on_commit(
         job = new_job(creator, image, resolution="1080p", duration=8, audio=True)
     assert job.status == Job.Status.QUEUED
     assert job.estimated_cost == pricing.estimate(
-        provider="local", resolution="1080p", audio=True, seconds=8
+        provider="local", mode="image", resolution="1080p", audio=True, seconds=8
     )
     assert len(callbacks) == 1
 
@@ -204,9 +204,7 @@ class OneShotProvider(Provider):
 @pytest.fixture
 def oneshot(monkeypatch):
     monkeypatch.setitem(PROVIDERS, "oneshot", OneShotProvider)
-    monkeypatch.setitem(
-        pricing.PRICE_PER_SECOND, ("oneshot", "720p", False), pricing.Decimal("0.10")
-    )
+    set_price("oneshot", "0.10")
 
 
 def test_an_interrupted_submit_is_not_resent_where_that_could_charge_twice(creator, image, oneshot):
@@ -274,9 +272,7 @@ class UnreachableClipProvider(OneShotProvider):
 
 def test_a_clip_out_of_reach_is_retried_then_fails_after_the_ceiling(creator, image, monkeypatch):
     monkeypatch.setitem(PROVIDERS, "unreachable", UnreachableClipProvider)
-    monkeypatch.setitem(
-        pricing.PRICE_PER_SECOND, ("unreachable", "720p", False), pricing.Decimal("0")
-    )
+    set_price("unreachable", "0")
     job = new_job(creator, image, provider="unreachable")
     jobs.submit(job.pk)
     job.refresh_from_db()

@@ -1,59 +1,89 @@
+"""Prices come from the admin-editable table, seeded from shared/providers.md §6."""
+
 from decimal import Decimal
 
 import pytest
 
 from studio import pricing
+from studio.models import Job, Price
 
-FAL = {
-    ("720p", True): "0.05",
-    ("720p", False): "0.03",
-    ("1080p", True): "0.08",
-    ("1080p", False): "0.05",
-}
+pytestmark = pytest.mark.django_db
+
+# providers.md §6, per (resolution, audio); every mode carries the same figure.
+SEEDED = {
+    "fal": {("720p", True): "0.05", ("720p", False): "0.03",
+            ("1080p", True): "0.08", ("1080p", False): "0.05"},
+    # Gemini cannot turn audio off, so both rows carry the audio price.
+    "gemini": {("720p", True): "0.05", ("720p", False): "0.05",
+               ("1080p", True): "0.08", ("1080p", False): "0.08"},
+    # Provisional: 20% above Google's list price.
+    "aimlapi": {("720p", True): "0.06", ("720p", False): "0.06",
+                ("1080p", True): "0.10", ("1080p", False): "0.10"},
+    "oxen": {("720p", True): "0.06", ("720p", False): "0.06",
+             ("1080p", True): "0.10", ("1080p", False): "0.10"},
+}  # fmt: skip
+EVERY_OPTION = [
+    (provider, mode, resolution, audio, seconds)
+    for provider, figures in SEEDED.items()
+    for mode in Job.Mode.values
+    for (resolution, audio) in figures
+    for seconds in Job.DURATIONS
+]
 
 
-@pytest.mark.parametrize("seconds", [4, 6, 8])
-@pytest.mark.parametrize(("resolution", "audio"), list(FAL))
-def test_fal_price_is_rate_times_seconds(resolution, audio, seconds):
-    cost = pricing.estimate(provider="fal", resolution=resolution, audio=audio, seconds=seconds)
-    assert cost == Decimal(FAL[(resolution, audio)]) * seconds
+@pytest.mark.parametrize(("provider", "mode", "resolution", "audio", "seconds"), EVERY_OPTION)
+def test_every_seeded_price_is_rate_times_seconds(provider, mode, resolution, audio, seconds):
+    cost = pricing.estimate(
+        provider=provider, mode=mode, resolution=resolution, audio=audio, seconds=seconds
+    )
     assert isinstance(cost, Decimal)
+    assert cost == Decimal(SEEDED[provider][(resolution, audio)]) * seconds
 
 
 def test_fal_examples_from_its_pricing_page():
     # "A 4 second video at 720p with audio will cost $0.20"
-    assert pricing.estimate(provider="fal", resolution="720p", audio=True, seconds=4) == Decimal(
-        "0.20"
-    )
-    assert pricing.estimate(provider="fal", resolution="1080p", audio=True, seconds=8) == Decimal(
-        "0.64"
-    )
+    fal = {"provider": "fal", "mode": "image", "audio": True}
+    four = pricing.estimate(**fal, resolution="720p", seconds=4)
+    eight = pricing.estimate(**fal, resolution="1080p", seconds=8)
+    assert (four, eight) == (Decimal("0.20"), Decimal("0.64"))
 
 
+@pytest.mark.parametrize("mode", Job.Mode.values)
+@pytest.mark.parametrize("resolution", Job.Resolution.values)
 @pytest.mark.parametrize("audio", [True, False])
-def test_gemini_charges_the_audio_price_either_way(audio):
+def test_local_renderer_is_free(mode, resolution, audio):
     assert pricing.estimate(
-        provider="gemini", resolution="720p", audio=audio, seconds=8
-    ) == Decimal("0.40")
-    assert pricing.estimate(
-        provider="gemini", resolution="1080p", audio=audio, seconds=6
-    ) == Decimal("0.48")
-
-
-@pytest.mark.parametrize("resolution", ["720p", "1080p"])
-@pytest.mark.parametrize("audio", [True, False])
-def test_local_renderer_is_free(resolution, audio):
-    assert pricing.estimate(
-        provider="local", resolution=resolution, audio=audio, seconds=8
+        provider="local", mode=mode, resolution=resolution, audio=audio, seconds=8
     ) == Decimal("0.00")
 
 
+def test_every_seeded_price_names_its_source_and_provisional_ones_say_so():
+    assert Price.objects.count() == 4 * 3 * 2 * 2
+    assert not Price.objects.filter(source="").exists()
+    assert set(Price.objects.filter(confirmed=False).values_list("provider", flat=True)) == {
+        "aimlapi", "oxen", "fal",  # fal's text and first-last rows are assumed equal to image
+    }  # fmt: skip
+    gemini = Price.objects.filter(provider="gemini").first()
+    assert str(gemini.as_of) == "2026-03-31"
+
+
 def test_estimate_is_quantised_to_the_cent():
-    assert (
-        str(pricing.estimate(provider="fal", resolution="720p", audio=False, seconds=6)) == "0.18"
+    Price.objects.filter(provider="fal", resolution="720p", audio=False).update(
+        usd_per_second=Decimal("0.0333")
     )
+    cost = pricing.estimate(provider="fal", mode="image", resolution="720p", audio=False, seconds=6)
+    assert str(cost) == "0.20"
 
 
-def test_unknown_price_is_refused_not_guessed():
-    with pytest.raises(pricing.UnknownPrice, match="nowhere at 720p"):
-        pricing.estimate(provider="nowhere", resolution="720p", audio=True, seconds=4)
+def test_an_edited_price_is_used_from_then_on():
+    Price.objects.filter(provider="fal", mode="image", resolution="720p", audio=True).update(
+        usd_per_second=Decimal("0.07")
+    )
+    quote = pricing.quote(provider="fal", mode="image", resolution="720p", audio=True, seconds=8)
+    assert quote == pricing.Quote(Decimal("0.07"), Decimal("0.56"))
+
+
+def test_a_missing_price_is_refused_not_guessed():
+    Price.objects.filter(provider="fal", mode="text").delete()
+    with pytest.raises(pricing.UnknownPrice, match="fal at 720p"):
+        pricing.estimate(provider="fal", mode="text", resolution="720p", audio=True, seconds=4)

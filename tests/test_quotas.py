@@ -17,7 +17,7 @@ from studio.providers.base import (
     ProviderError,
     SubmitUncertainError,
 )
-from tests.factories import make_creator, text_job
+from tests.factories import make_creator, set_price, text_job
 
 
 def fal_job(creator, duration=8):
@@ -147,7 +147,7 @@ def test_the_job_says_it_was_not_charged(signed_in, creator):
 @pytest.mark.django_db(transaction=True)
 def test_fifty_concurrent_submits_against_room_for_ten_accept_exactly_ten():
     creator = make_creator("race")
-    cost = pricing.estimate(provider="fal", resolution="720p", audio=True, seconds=8)
+    cost = pricing.estimate(provider="fal", mode="text", resolution="720p", audio=True, seconds=8)
     Quota.objects.create(creator=creator, monthly_budget=cost * 10, concurrent_jobs=50)
     accepted, refused = [], []
     start = threading.Barrier(50)
@@ -219,10 +219,7 @@ class BillingProvider(Provider):
 @pytest.fixture
 def billing(monkeypatch):
     monkeypatch.setitem(PROVIDERS, "billing", BillingProvider)
-    for resolution in ("720p", "1080p"):
-        for audio in (True, False):
-            key = ("billing", resolution, audio)
-            monkeypatch.setitem(pricing.PRICE_PER_SECOND, key, Decimal("0.05"))
+    set_price("billing", "0.05")
     return BillingProvider
 
 

@@ -91,7 +91,7 @@ def test_submit_creates_a_job_with_the_estimate_shown(signed_in, creator):
     )
     assert f"${job.estimated_cost}".encode() in shown.content
     assert job.estimated_cost == pricing.estimate(
-        provider="local", resolution="1080p", audio=True, seconds=8
+        provider="local", mode="image", resolution="1080p", audio=True, seconds=8
     )
     assert job.image.width == 1280
 
