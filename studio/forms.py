@@ -69,8 +69,12 @@ class JobForm(forms.Form):
     def __init__(self, *args, creator, **kwargs):
         super().__init__(*args, **kwargs)
         self.creator = creator
+        self.limits = quotas.limits_of(creator)
         self.fields["provider"].initial = settings.STUDIO_PROVIDER
         unavailable = {name: cls().unavailable_reason() for name, cls in PROVIDERS.items()}
+        for name in PROVIDERS:
+            if not self.limits.allows_provider(name):
+                unavailable[name] = "your account may not use it; ask the studio's admin."
         self.unavailable = {name: reason for name, reason in unavailable.items() if reason}
         self.fields["provider"].widget.disabled_values = set(self.unavailable)
         self.fields["provider"].choices = [
@@ -93,7 +97,9 @@ class JobForm(forms.Form):
             str(d) for d in Job.DURATIONS if d not in caps.durations
         }
         self.fields["resolution"].widget.disabled_values = {
-            r for r in Job.Resolution.values if r not in caps.resolutions
+            r
+            for r in Job.Resolution.values
+            if r not in caps.resolutions or not self.limits.allows_resolution(r)
         }
         if "aspect" in self.fields:
             self.fields["aspect"].widget.disabled_values = {
@@ -193,6 +199,12 @@ class JobForm(forms.Form):
         if needed:
             self.add_error(name, why)
         return None
+
+    def clean_resolution(self) -> str:
+        resolution = self.cleaned_data["resolution"]
+        if refusal := self.limits.resolution_refusal(resolution):
+            raise forms.ValidationError(refusal)
+        return resolution
 
     def clean_framing(self) -> str:
         return self.cleaned_data["framing"] or Job.Framing.CROP

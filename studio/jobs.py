@@ -11,6 +11,7 @@ transaction or lock is held across a provider call: call first, then write the o
 import logging
 import random
 import tempfile
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,10 +53,27 @@ FETCH_CEILING = timedelta(hours=2)
 DURATION_TOLERANCE = 0.5
 
 
+def create_job(**options) -> Job:
+    """Record a job with its price, reserve it against the creator's limits (raises
+    quotas.QuotaExceeded), and queue its submission once the row is committed."""
+    return create_jobs(variations=[{}], **options)[0]
+
+
 @transaction.atomic
-def create_job(
-    *,
+def create_jobs(*, creator, variations: list[dict], **options) -> list[Job]:
+    """Jobs that differ from `options` only by each variation's own values (seed, prompt,
+    duration), reserved together: all of them are accepted, or none (QuotaExceeded)."""
+    batch = uuid.uuid4() if len(variations) > 1 else None
+    made = [_new_job(creator, batch, **{**options, **variation}) for variation in variations]
+    quotas.reserve(*made)
+    transaction.on_commit(lambda: [async_task("studio.tasks.submit_job", job.pk) for job in made])
+    return made
+
+
+def _new_job(
     creator,
+    batch,
+    *,
     provider: str,
     mode: str,
     prompt: str,
@@ -69,13 +87,12 @@ def create_job(
     image: SourceImage | None = None,
     last_frame: SourceImage | None = None,
 ) -> Job:
-    """Record a job with its price, reserve it against the creator's limits (raises
-    quotas.QuotaExceeded), and queue its submission once the row is committed."""
     price = pricing.quote(
         provider=provider, mode=mode, resolution=resolution, audio=audio, seconds=duration
     )
-    job = Job.objects.create(
+    return Job.objects.create(
         creator=creator,
+        batch=batch,
         provider=provider,
         mode=mode,
         prompt=prompt,
@@ -92,9 +109,6 @@ def create_job(
         estimated_cost=price.cost,
         next_check_at=timezone.now() + TASK_GRACE,
     )
-    quotas.reserve(job)
-    transaction.on_commit(lambda: async_task("studio.tasks.submit_job", job.pk))
-    return job
 
 
 def generation_request(job: Job) -> GenerationRequest:

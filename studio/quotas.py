@@ -1,12 +1,13 @@
 """Creators' limits and the ledger: the only code that writes usage.
 
-Submitting reserves a clip's price and seconds and one running slot; success settles the
-reservation, failure or cancellation refunds it. Every check-and-take is one conditional
-UPDATE (`WHERE used + this <= limit`), which is exact under concurrent submits on SQLite
-and PostgreSQL alike (shared/facts.md: read-check-write is not). Each change to usage is
-written with its ledger row in one transaction, and a job's `charge` moves
-reserved → settled | refunded by a conditional update, so nothing is settled or refunded
-twice however often a task runs.
+Submitting reserves a clip's price and seconds and one running slot (a batch of variations:
+all of them or none); success settles the reservation, failure or cancellation refunds it.
+An admin's grant, reset, suspend and resume go through here too, each with its ledger row.
+Every check-and-take is one conditional UPDATE (`WHERE used + this <= limit`), which is
+exact under concurrent submits on SQLite and PostgreSQL alike (shared/facts.md:
+read-check-write is not). Each change to usage is written with its ledger row in one
+transaction, and a job's `charge` moves reserved → settled | refunded by a conditional
+update, so nothing is settled or refunded twice however often a task runs.
 """
 
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from studio.models import Job, LedgerEntry, Quota, Usage
@@ -31,6 +32,21 @@ class Limits:
     monthly_seconds: int
     concurrent_jobs: int
     suspended: bool
+    providers: frozenset[str]  # empty: every provider
+    resolutions: frozenset[str]  # empty: every resolution
+
+    def allows_provider(self, provider: str) -> bool:
+        return not self.providers or provider in self.providers
+
+    def allows_resolution(self, resolution: str) -> bool:
+        return not self.resolutions or resolution in self.resolutions
+
+    def resolution_refusal(self, resolution: str) -> str:
+        """Why this account may not make `resolution`, or "" when it may."""
+        if self.allows_resolution(resolution):
+            return ""
+        allowed = " or ".join(sorted(self.resolutions))
+        return f"Your account may make {allowed} clips, not {resolution}; ask the studio's admin."
 
 
 @dataclass(frozen=True)
@@ -41,19 +57,29 @@ class Meter:
     usd: Decimal
     seconds: int
     running: int
+    granted: Decimal = Decimal("0")  # extra budget an admin granted for this month
+
+    @property
+    def budget(self) -> Decimal:
+        return self.limits.monthly_budget + self.granted
 
     @property
     def usd_left(self) -> Decimal:
-        return max(Decimal("0"), self.limits.monthly_budget - self.usd)
+        return max(Decimal("0"), self.budget - self.usd)
 
     @property
     def seconds_left(self) -> int:
         return max(0, self.limits.monthly_seconds - self.seconds)
 
+    @property
+    def slots_left(self) -> int:
+        return max(0, self.limits.concurrent_jobs - self.running)
+
 
 def this_month() -> date:
-    """The first day of the current calendar month, in the site's time zone."""
-    return timezone.localdate().replace(day=1)
+    """The first day of the current calendar month in the site's time zone (TIME_ZONE), not
+    whichever zone a request may have activated."""
+    return timezone.localdate(timezone=timezone.get_default_timezone()).replace(day=1)
 
 
 def _limits(quota: Quota | None) -> Limits:
@@ -61,14 +87,20 @@ def _limits(quota: Quota | None) -> Limits:
 
     def pick(name: str, default):
         value = getattr(quota, name, None) if quota else None
-        return default if value is None else value
+        return default if value in (None, []) else value
 
     return Limits(
         monthly_budget=Decimal(pick("monthly_budget", settings.STUDIO_DEFAULT_MONTHLY_BUDGET)),
         monthly_seconds=pick("monthly_seconds", settings.STUDIO_DEFAULT_MONTHLY_SECONDS),
         concurrent_jobs=pick("concurrent_jobs", settings.STUDIO_DEFAULT_CONCURRENT_JOBS),
         suspended=bool(quota and quota.suspended),
+        providers=frozenset(pick("allowed_providers", settings.STUDIO_DEFAULT_PROVIDERS)),
+        resolutions=frozenset(pick("allowed_resolutions", settings.STUDIO_DEFAULT_RESOLUTIONS)),
     )
+
+
+def limits_of(creator) -> Limits:
+    return _limits(Quota.objects.filter(creator=creator).first())
 
 
 def meter(creator) -> Meter:
@@ -79,6 +111,7 @@ def meter(creator) -> Meter:
         usd=usage.usd if usage else Decimal("0"),
         seconds=usage.seconds if usage else 0,
         running=quota.running_jobs if quota else 0,
+        granted=usage.granted_usd if usage else Decimal("0"),
     )
 
 
@@ -95,52 +128,91 @@ def _row(model, **key):
 
 
 @transaction.atomic
-def reserve(job: Job) -> None:
-    """Take the job's price, seconds and a running slot, or raise QuotaExceeded.
+def reserve(*batch: Job) -> None:
+    """Take the jobs' prices, seconds and running slots, all or nothing, or raise
+    QuotaExceeded naming the limit.
 
-    Call it in the transaction that creates the job, so a refused job is never saved.
+    Call it in the transaction that creates the jobs, so refused jobs are never saved.
     """
-    creator, cost, seconds = job.creator, job.estimated_cost, job.duration
+    creator = batch[0].creator
+    cost = sum((job.estimated_cost for job in batch), Decimal("0"))
+    seconds = sum(job.duration for job in batch)
     quota = _row(Quota, creator=creator)
     limits = _limits(quota)
     if limits.suspended:
         raise QuotaExceeded("Your account is suspended; ask the studio's admin.")
-    if not Quota.objects.filter(pk=quota.pk, running_jobs__lt=limits.concurrent_jobs).update(
-        running_jobs=F("running_jobs") + 1
-    ):
-        raise QuotaExceeded(
-            f"You have {limits.concurrent_jobs} of {limits.concurrent_jobs} jobs running; "
-            "wait for one to finish."
-        )
+    for job in batch:
+        _check_allowed(job, limits)
+    if not Quota.objects.filter(
+        pk=quota.pk, running_jobs__lte=limits.concurrent_jobs - len(batch)
+    ).update(running_jobs=F("running_jobs") + len(batch)):
+        quota.refresh_from_db()
+        raise QuotaExceeded(_slots_message(quota.running_jobs, limits, len(batch)))
     month = this_month()
     usage = _row(Usage, creator=creator, month=month)
     took = Usage.objects.filter(
         pk=usage.pk,
-        usd__lte=limits.monthly_budget - cost,
+        usd__lte=F("granted_usd") + (limits.monthly_budget - cost),
         seconds__lte=limits.monthly_seconds - seconds,
     ).update(usd=F("usd") + cost, seconds=F("seconds") + seconds)
     if not took:
         usage.refresh_from_db()
-        raise QuotaExceeded(_which_limit(usage, limits, cost, seconds))
-    LedgerEntry.objects.create(
-        creator=creator, job=job, kind=LedgerEntry.Kind.RESERVE, usd=cost, seconds=seconds,
-        month=month, reason="submitted",
-    )  # fmt: skip
-    Job.objects.filter(pk=job.pk).update(charge=Job.Charge.RESERVED)
-    job.charge = Job.Charge.RESERVED
+        raise QuotaExceeded(_which_limit(usage, limits, cost, seconds, len(batch)))
+    rows = [
+        LedgerEntry(creator=creator, job=job, kind=LedgerEntry.Kind.RESERVE,
+                    usd=job.estimated_cost, seconds=job.duration, month=month, reason="submitted")
+        for job in batch
+    ]  # fmt: skip
+    LedgerEntry.objects.bulk_create(rows)
+    Job.objects.filter(pk__in=[job.pk for job in batch]).update(charge=Job.Charge.RESERVED)
+    for job in batch:
+        job.charge = Job.Charge.RESERVED
 
 
-def _which_limit(usage: Usage, limits: Limits, cost: Decimal, seconds: int) -> str:
-    if usage.usd + cost > limits.monthly_budget:
-        left = max(Decimal("0"), limits.monthly_budget - usage.usd)
-        return (
-            f"This clip costs ${cost}; your monthly budget is ${limits.monthly_budget} and "
-            f"${left:.2f} is left this month."
+def _check_allowed(job: Job, limits: Limits) -> None:
+    if not limits.allows_provider(job.provider):
+        raise QuotaExceeded(
+            f"{job.provider_label} is not among the providers your account may use; "
+            "ask the studio's admin."
         )
-    left = max(0, limits.monthly_seconds - usage.seconds)
+    if refusal := limits.resolution_refusal(job.resolution):
+        raise QuotaExceeded(refusal)
+
+
+def _clips(count: int) -> str:
+    return "This clip" if count == 1 else f"These {count} clips"
+
+
+def _slots_message(running: int, limits: Limits, count: int) -> str:
+    if count == 1:
+        return (
+            f"You have {running} of {limits.concurrent_jobs} jobs running; wait for one to finish."
+        )
+    free = max(0, limits.concurrent_jobs - running)
     return (
-        f"This clip is {seconds} s; your monthly allowance is {limits.monthly_seconds} s of "
-        f"video and {left} s is left this month."
+        f"These {count} clips need {count} running slots; you have {running} of "
+        f"{limits.concurrent_jobs} jobs running, so {free} are free."
+    )
+
+
+def _which_limit(usage: Usage, limits: Limits, cost: Decimal, seconds: int, count: int) -> str:
+    budget = limits.monthly_budget + usage.granted_usd
+    verb = "costs" if count == 1 else "cost"
+    if usage.usd + cost > budget:
+        left = max(Decimal("0"), budget - usage.usd)
+        if usage.granted_usd:
+            which = (
+                f"your budget this month is ${budget} (${limits.monthly_budget} plus "
+                f"${usage.granted_usd} granted)"
+            )
+        else:
+            which = f"your monthly budget is ${budget}"
+        return f"{_clips(count)} {verb} ${cost}; {which} and ${left:.2f} is left this month."
+    left = max(0, limits.monthly_seconds - usage.seconds)
+    verb = "is" if count == 1 else "are"
+    return (
+        f"{_clips(count)} {verb} {seconds} s; your monthly allowance is "
+        f"{limits.monthly_seconds} s of video and {left} s is left this month."
     )
 
 
@@ -186,3 +258,62 @@ def _free_slot(job: Job) -> None:
     Quota.objects.filter(creator_id=job.creator_id, running_jobs__gt=0).update(
         running_jobs=F("running_jobs") - 1
     )
+
+
+# An admin's changes to a creator's allowance, each written with its ledger row.
+
+
+@transaction.atomic
+def grant(creator, usd: Decimal, *, by: str) -> None:
+    """Extra budget for this month only, on top of the creator's monthly budget."""
+    if usd <= 0:
+        raise ValueError("An extra budget must be more than $0.")
+    month = this_month()
+    usage = _row(Usage, creator=creator, month=month)
+    Usage.objects.filter(pk=usage.pk).update(granted_usd=F("granted_usd") + usd)
+    LedgerEntry.objects.create(
+        creator=creator, kind=LedgerEntry.Kind.GRANT, usd=usd, seconds=0, month=month,
+        reason=f"granted by {by}",
+    )  # fmt: skip
+
+
+@transaction.atomic
+def reset_month(creator, *, by: str) -> None:
+    """Start the creator's month afresh: spend and seconds go back to what jobs still
+    running have reserved (their settle or refund comes later, as usual)."""
+    month = this_month()
+    usage = _row(Usage, creator=creator, month=month)
+    # Locked, so no reservation or refund lands between reading and writing.
+    usage = Usage.objects.select_for_update().get(pk=usage.pk)
+    held = LedgerEntry.objects.filter(
+        creator=creator, month=month, kind=LedgerEntry.Kind.RESERVE,
+        job__charge=Job.Charge.RESERVED,
+    ).aggregate(usd=Sum("usd"), seconds=Sum("seconds"))  # fmt: skip
+    usd = usage.usd - (held["usd"] or Decimal("0"))
+    seconds = usage.seconds - (held["seconds"] or 0)
+    Usage.objects.filter(pk=usage.pk).update(usd=F("usd") - usd, seconds=F("seconds") - seconds)
+    LedgerEntry.objects.create(
+        creator=creator, kind=LedgerEntry.Kind.RESET, usd=-usd, seconds=-seconds, month=month,
+        reason=f"reset by {by}",
+    )  # fmt: skip
+
+
+def suspend(creator, *, by: str) -> bool:
+    """No new jobs until resumed; jobs already running finish. False if already suspended."""
+    return _set_suspended(creator, True, LedgerEntry.Kind.SUSPEND, f"suspended by {by}")
+
+
+def resume(creator, *, by: str) -> bool:
+    return _set_suspended(creator, False, LedgerEntry.Kind.RESUME, f"resumed by {by}")
+
+
+@transaction.atomic
+def _set_suspended(creator, suspended: bool, kind: str, reason: str) -> bool:
+    quota = _row(Quota, creator=creator)
+    if not Quota.objects.filter(pk=quota.pk, suspended=not suspended).update(suspended=suspended):
+        return False
+    LedgerEntry.objects.create(
+        creator=creator, kind=kind, usd=Decimal("0"), seconds=0, month=this_month(),
+        reason=reason,
+    )  # fmt: skip
+    return True

@@ -268,3 +268,184 @@ def test_a_lost_submit_answer_counts_as_charged(creator, billing, monkeypatch):
     job = run_to_failure(creator)
     assert (job.status, job.charge) == (Job.Status.FAILED, "settled")
     assert usage(creator).usd == Decimal("0.40")
+
+
+def ledger_adds_up(creator) -> bool:
+    """Usage is what the ledger says: reservations, refunds and resets sum to the spend and
+    seconds, grants to the extra budget."""
+    rows = LedgerEntry.objects.filter(creator=creator, month=quotas.this_month())
+    moves = rows.filter(kind__in=["reserve", "refund", "reset", "settle"])
+    row = usage(creator)
+    return (
+        sum(r.usd for r in moves) == row.usd
+        and sum(r.seconds for r in moves) == row.seconds
+        and sum(r.usd for r in rows.filter(kind="grant")) == row.granted_usd
+    )
+
+
+def fal_batch(creator, count: int, **options) -> list[Job]:
+    return jobs.create_jobs(
+        creator=creator, provider="fal", mode="text", prompt="rain", duration=8,
+        resolution="720p", aspect="16:9", audio=True,
+        variations=[{"seed": seed} for seed in range(count)], **options,
+    )  # fmt: skip
+
+
+def test_a_batch_is_reserved_all_together(creator):
+    made = fal_batch(creator, 3)
+    assert [job.seed for job in made] == [0, 1, 2]
+    assert len({job.batch for job in made}) == 1 and made[0].batch is not None
+    assert (usage(creator).usd, usage(creator).seconds) == (Decimal("1.20"), 24)
+    assert Quota.objects.get(creator=creator).running_jobs == 3
+    assert LedgerEntry.objects.filter(kind="reserve").count() == 3
+    assert ledger_adds_up(creator)
+
+
+def test_a_batch_that_does_not_fit_the_budget_is_refused_whole(creator):
+    Quota.objects.create(creator=creator, monthly_budget=Decimal("1.00"), concurrent_jobs=10)
+    with pytest.raises(quotas.QuotaExceeded, match=r"These 3 clips cost \$1.20.*\$1.00 is left"):
+        fal_batch(creator, 3)
+    assert not Job.objects.exists() and not LedgerEntry.objects.exists()
+    assert Quota.objects.get(creator=creator).running_jobs == 0
+    assert len(fal_batch(creator, 2)) == 2  # what does fit still goes through
+
+
+def test_a_batch_needs_a_running_slot_for_every_clip(creator):
+    Quota.objects.create(creator=creator, concurrent_jobs=3)
+    fal_job(creator)
+    with pytest.raises(
+        quotas.QuotaExceeded, match=r"These 3 clips need 3 running slots.*2 are free"
+    ):
+        fal_batch(creator, 3)
+    assert Job.objects.count() == 1
+    assert usage(creator).usd == Decimal("0.40")
+
+
+def test_a_creator_may_be_limited_to_some_providers_and_resolutions(creator):
+    Quota.objects.create(creator=creator, allowed_providers=["local"], allowed_resolutions=["720p"])
+    with pytest.raises(quotas.QuotaExceeded, match=r"fal\.ai is not among the providers"):
+        fal_job(creator)
+    with pytest.raises(quotas.QuotaExceeded, match="may make 720p clips, not 1080p"):
+        jobs.create_job(
+            creator=creator, provider="local", mode="text", prompt="rain", duration=4,
+            resolution="1080p", aspect="16:9", audio=False,
+        )  # fmt: skip
+    assert text_job(creator).charge == Job.Charge.RESERVED
+    assert Job.objects.count() == 1
+
+
+def test_site_defaults_limit_providers_for_creators_without_their_own(creator, settings):
+    settings.STUDIO_DEFAULT_PROVIDERS = ["local"]
+    with pytest.raises(quotas.QuotaExceeded, match="not among the providers"):
+        fal_job(creator)
+    Quota.objects.create(creator=creator, allowed_providers=["fal", "local"])
+    assert fal_job(creator).charge == Job.Charge.RESERVED
+
+
+def test_the_form_disables_what_the_account_may_not_use(signed_in, creator):
+    Quota.objects.create(creator=creator, allowed_providers=["local"], allowed_resolutions=["720p"])
+    page = signed_in.get(reverse("create")).content.decode()
+    assert '<option value="fal" disabled>' in page
+    assert '<option value="1080p" disabled>' in page
+    panel = signed_in.get(
+        reverse("options"), {"provider": "fal", "duration": "8", "resolution": "720p"}
+    ).content.decode()
+    assert "your account may not use it" in panel
+    sent = signed_in.post(reverse("create"), {
+        "mode": "text", "prompt": "rain", "provider": "local", "duration": "4",
+        "resolution": "1080p", "aspect": "16:9",
+    })  # fmt: skip
+    assert "may make 720p clips, not 1080p" in sent.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_a_grant_raises_this_months_budget_only(creator):
+    Quota.objects.create(creator=creator, monthly_budget=Decimal("0.40"), concurrent_jobs=5)
+    fal_job(creator)
+    with pytest.raises(quotas.QuotaExceeded, match=r"monthly budget is \$0.40 and"):
+        fal_job(creator)
+    quotas.grant(creator, Decimal("0.80"), by="admin")
+    fal_job(creator)
+    fal_job(creator)
+    with pytest.raises(
+        quotas.QuotaExceeded,
+        match=r"budget this month is \$1.20 \(\$0.40 plus \$0.80 granted\) and \$0.00 is left",
+    ):
+        fal_job(creator)
+    assert quotas.meter(creator).budget == Decimal("1.20")
+    assert LedgerEntry.objects.get(kind="grant").reason == "granted by admin"
+    assert ledger_adds_up(creator)
+    with pytest.raises(ValueError, match="more than"):
+        quotas.grant(creator, Decimal("0"), by="admin")
+
+
+def test_a_reset_keeps_what_running_jobs_hold_and_refunds_still_balance(creator):
+    done, running = fal_job(creator), fal_job(creator, duration=4)
+    quotas.settle(done)
+    quotas.reset_month(creator, by="admin")
+    assert (usage(creator).usd, usage(creator).seconds) == (Decimal("0.20"), 4)
+    quotas.refund(running, "failed")
+    assert (usage(creator).usd, usage(creator).seconds) == (Decimal("0.00"), 0)
+    reset = LedgerEntry.objects.get(kind="reset")
+    assert (reset.usd, reset.seconds, reset.reason) == (Decimal("-0.40"), -8, "reset by admin")
+    assert ledger_adds_up(creator)
+
+
+def test_suspending_stops_new_jobs_until_resumed_each_once(creator):
+    running = fal_job(creator)
+    assert quotas.suspend(creator, by="admin")
+    assert not quotas.suspend(creator, by="admin")
+    with pytest.raises(quotas.QuotaExceeded, match="suspended"):
+        fal_job(creator)
+    quotas.settle(running)  # work in flight still finishes and is charged
+    assert quotas.resume(creator, by="admin")
+    assert not quotas.resume(creator, by="admin")
+    assert fal_job(creator).charge == Job.Charge.RESERVED
+    kinds = list(LedgerEntry.objects.filter(kind__in=["suspend", "resume"]).values_list("kind"))
+    assert kinds == [("resume",), ("suspend",)]
+
+
+@pytest.mark.parametrize(
+    ("zone", "utc", "month"),
+    [
+        # 30 Nov 12:00 UTC is already 1 Dec in Auckland (UTC+13 in summer).
+        ("Pacific/Auckland", "2026-11-30T12:00:00", "2026-12-01"),
+        ("Pacific/Auckland", "2026-11-30T10:59:59", "2026-11-01"),
+        # 1 Dec 03:00 UTC is still 30 Nov in Los Angeles (UTC-8).
+        ("America/Los_Angeles", "2026-12-01T03:00:00", "2026-11-01"),
+        ("America/Los_Angeles", "2026-12-01T08:00:00", "2026-12-01"),
+        ("UTC", "2026-12-31T23:59:59", "2026-12-01"),
+        ("UTC", "2027-01-01T00:00:00", "2027-01-01"),
+    ],
+)
+def test_months_are_calendar_months_in_the_sites_time_zone(
+    creator, settings, monkeypatch, zone, utc, month
+):
+    from datetime import UTC, datetime
+
+    from django.utils import timezone
+
+    settings.TIME_ZONE = zone
+    moment = datetime.fromisoformat(utc).replace(tzinfo=UTC)
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+    with timezone.override("Asia/Tokyo"):  # a zone a request might activate does not count
+        job = fal_job(creator)
+    assert str(LedgerEntry.objects.get(job=job).month) == month
+    assert str(Usage.objects.get(creator=creator).month) == month
+
+
+def test_a_refund_after_the_month_turns_gives_back_to_the_month_it_was_taken_from(
+    creator, monkeypatch
+):
+    from datetime import UTC, datetime
+
+    from django.utils import timezone
+
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 11, 30, 23, 0, tzinfo=UTC))
+    job = fal_job(creator)
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 12, 1, 1, 0, tzinfo=UTC))
+    quotas.refund(job, "failed")
+    november = Usage.objects.get(creator=creator, month="2026-11-01")
+    assert (november.usd, november.seconds) == (Decimal("0.00"), 0)
+    assert not Usage.objects.filter(creator=creator, month="2026-12-01").exists()
+    assert quotas.meter(creator).usd == Decimal("0")
