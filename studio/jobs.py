@@ -160,7 +160,7 @@ def submit(job_id: int) -> None:
     except ProviderError as exc:
         # Refused before it was accepted: not charged, unless the answer was lost.
         charged = None if isinstance(exc, SubmitUncertainError) else False
-        _fail(job, [Job.Status.SUBMITTING], str(exc), charged=charged)
+        _fail(job, [Job.Status.SUBMITTING], str(exc), charged=charged, kind=exc.kind)
         return
     now = timezone.now()
     submitted = job.move(
@@ -191,7 +191,7 @@ def check(job: Job) -> None:
         job.move(Job.AT_PROVIDER, job.status, next_check_at=_backoff(job, exc))
         return
     except ProviderError as exc:
-        _fail(job, Job.AT_PROVIDER, str(exc), charged=exc.charged_on_failure)
+        _fail(job, Job.AT_PROVIDER, str(exc), charged=exc.charged_on_failure, kind=exc.kind)
         return
     _record(
         job, result, next_check=timezone.now() + timedelta(seconds=provider.poll_interval_seconds)
@@ -232,7 +232,7 @@ def _record(job: Job, result: PollResult, next_check) -> None:
             quotas.refund(job, "cancelled at the provider")
     else:
         reason = result.error or "The provider reported a failure without a reason."
-        _fail(job, Job.AT_PROVIDER, reason)
+        _fail(job, Job.AT_PROVIDER, reason, kind=Job.ErrorKind.GENERATION)
 
 
 def finish(job_id: int) -> None:
@@ -249,7 +249,9 @@ def finish(job_id: int) -> None:
         except TransientError as exc:
             if job.submitted_at and timezone.now() - job.submitted_at > FETCH_CEILING:
                 message = f"The clip could not be downloaded: {exc}"
-                _fail(job, [Job.Status.FINISHING], message, charged=None)
+                _fail(
+                    job, [Job.Status.FINISHING], message, charged=None, kind=Job.ErrorKind.DOWNLOAD
+                )
                 return
             # Stay finishing; the follower tries again after the backoff.
             log.warning("fetching job %s failed for now: %s", job.pk, exc)
@@ -263,14 +265,17 @@ def finish(job_id: int) -> None:
         except ProviderError as exc:
             # The provider made the clip; whether it bills for one we never got is its rule.
             message = f"The clip could not be downloaded: {exc}"
-            _fail(job, [Job.Status.FINISHING], message, charged=exc.charged_on_failure)
+            _fail(
+                job, [Job.Status.FINISHING], message, charged=exc.charged_on_failure,
+                kind=Job.ErrorKind.DOWNLOAD,
+            )  # fmt: skip
             return
         try:
             info = video.probe(path)
             _check_clip(job, info)
             poster = video.poster_jpeg(path)
         except video.VideoError as exc:
-            _fail(job, [Job.Status.FINISHING], str(exc), charged=None)
+            _fail(job, [Job.Status.FINISHING], str(exc), charged=None, kind=Job.ErrorKind.BAD_CLIP)
             return
         # Names are fixed per job, so a run killed half-way leaves nothing behind to orphan.
         clip_name = _replace(f"clips/{job.creator_id}/job-{job.pk}.mp4", path)
@@ -358,7 +363,7 @@ def _cancel_at_provider(job: Job, handle: Handle) -> None:
         log.warning("cancelling job %s at %s failed: %s", job.pk, job.provider, exc)
 
 
-def _fail(job: Job, from_states, message: str, *, charged: bool | None = False) -> None:
+def _fail(job: Job, from_states, message: str, *, charged: bool | None = False, kind: str) -> None:
     """Fail the job and settle its reservation by the provider's billing for this failure:
     refunded when it is not charged, kept when it is or may be (`charged` None), with the
     reason said on the job."""
@@ -374,6 +379,7 @@ def _fail(job: Job, from_states, message: str, *, charged: bool | None = False) 
         from_states,
         Job.Status.FAILED,
         error=shown,
+        error_kind=kind,
         finished_at=timezone.now(),
         lease_until=None,
         next_check_at=None,
@@ -435,6 +441,7 @@ def _take_up_lost_steps(now) -> None:
                 "Studio was interrupted while sending this job and cannot tell whether the "
                 "provider received it; it was not sent again, so it cannot be charged twice.",
                 charged=None,
+                kind=Job.ErrorKind.INTERRUPTED,
             )
 
 

@@ -76,6 +76,21 @@ class Job(models.Model):
         CROP = "crop", "Crop"
         PAD = "pad", "Pad with a blurred copy"
 
+    class ErrorKind(models.TextChoices):
+        PROVIDER = "provider", "Provider error"
+        TRANSIENT = "transient", "Provider unreachable or busy"
+        RATE_LIMITED = "rate_limited", "Rate limited"
+        CONTENT_POLICY = "content_policy", "Content policy"
+        INVALID_REQUEST = "invalid_request", "Invalid request"
+        ACCOUNT = "account", "Provider account"
+        NOT_FOUND = "not_found", "Not found or expired"
+        SUBMIT_UNCERTAIN = "submit_uncertain", "Submit answer lost"
+        GENERATION = "generation", "Generation failed at the provider"
+        DOWNLOAD = "download", "Download failed"
+        BAD_CLIP = "bad_clip", "Clip failed its checks"
+        INTERRUPTED = "interrupted", "Interrupted"
+        TIMED_OUT = "timed_out", "Timed out"
+
     DURATIONS = (4, 6, 8)
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
     AT_PROVIDER = (Status.SUBMITTED, Status.RUNNING)  # the provider has it; we poll
@@ -121,7 +136,9 @@ class Job(models.Model):
     queue_position = models.PositiveIntegerField(null=True, blank=True)
     progress = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
-    error_kind = models.CharField(max_length=20, blank=True, db_index=True)
+    error_kind = models.CharField(
+        max_length=20, choices=ErrorKind.choices, blank=True, db_index=True
+    )
     # A step working on the job (submitting, finishing) owns it until then; a worker killed
     # mid-step leaves it to expire so the step can be taken up again.
     lease_until = models.DateTimeField(null=True, blank=True)

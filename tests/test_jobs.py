@@ -217,6 +217,7 @@ def test_an_interrupted_submit_is_not_resent_where_that_could_charge_twice(creat
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
     assert "cannot be charged twice" in job.error
+    assert job.error_kind == Job.ErrorKind.INTERRUPTED
 
 
 def test_an_interrupted_local_submit_is_simply_sent_again(creator, image, tasks_inline):

@@ -54,7 +54,7 @@ def test_success_settles_once_and_frees_the_slot(creator):
 
 def test_failure_refunds_exactly_once(creator):
     job = fal_job(creator)
-    jobs._fail(job, [Job.Status.QUEUED], "The provider said no.")
+    jobs._fail(job, [Job.Status.QUEUED], "The provider said no.", kind="provider")
     quotas.refund(job, "again")
     job.refresh_from_db()
     assert job.charge == Job.Charge.REFUNDED
@@ -139,7 +139,7 @@ def test_the_meter_shows_what_is_left(signed_in, creator):
 
 def test_the_job_says_it_was_not_charged(signed_in, creator):
     job = fal_job(creator)
-    jobs._fail(job, [Job.Status.QUEUED], "The provider said no.")
+    jobs._fail(job, [Job.Status.QUEUED], "The provider said no.", kind="provider")
     page = signed_in.get(reverse("job", args=[job.pk])).content.decode()
     assert "$0.40 · not charged" in page
 
@@ -261,12 +261,14 @@ def test_a_refused_submit_is_never_charged(creator, billing, monkeypatch):
     job = run_to_failure(creator)
     assert (job.status, job.charge) == (Job.Status.FAILED, "refunded")
     assert job.error == "No credit. You were not charged."
+    assert job.error_kind == Job.ErrorKind.ACCOUNT
 
 
 def test_a_lost_submit_answer_counts_as_charged(creator, billing, monkeypatch):
     monkeypatch.setattr(billing, "submit_error", SubmitUncertainError("The answer was lost."))
     job = run_to_failure(creator)
     assert (job.status, job.charge) == (Job.Status.FAILED, "settled")
+    assert job.error_kind == Job.ErrorKind.SUBMIT_UNCERTAIN
     assert usage(creator).usd == Decimal("0.40")
 
 

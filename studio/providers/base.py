@@ -23,6 +23,7 @@ class ProviderError(Exception):
     """
 
     retryable = False
+    kind = "provider"  # Job.ErrorKind, for the admin's filters
 
     def __init__(self, message: str = "", *, charged_on_failure: bool | None = None):
         super().__init__(message)
@@ -33,9 +34,12 @@ class TransientError(ProviderError):
     """Worth trying again later (network trouble, 5xx, the provider is busy)."""
 
     retryable = True
+    kind = "transient"
 
 
 class RateLimitedError(TransientError):
+    kind = "rate_limited"
+
     def __init__(self, message: str, retry_after: float | None = None, **kwargs):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
@@ -44,8 +48,12 @@ class RateLimitedError(TransientError):
 class ContentPolicyError(ProviderError):
     """The provider refused the prompt or image; the message carries its own words."""
 
+    kind = "content_policy"
+
 
 class InvalidRequestError(ProviderError):
+    kind = "invalid_request"
+
     def __init__(self, message: str, field: str = "", **kwargs):
         super().__init__(message, **kwargs)
         self.field = field
@@ -54,15 +62,21 @@ class InvalidRequestError(ProviderError):
 class AccountError(ProviderError):
     """Authentication failed or the account has no credit at the provider."""
 
+    kind = "account"
+
 
 class NotFoundError(ProviderError):
     """The provider no longer knows the job or its result has expired."""
+
+    kind = "not_found"
 
 
 class SubmitUncertainError(ProviderError):
     """A submit reached the provider but its answer was lost (a read timeout, a cut or
     unreadable reply), so whether the job exists is unknown. Not retryable: sending it
     again could make, and charge for, a second clip."""
+
+    kind = "submit_uncertain"
 
 
 @dataclass(frozen=True)
