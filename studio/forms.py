@@ -1,6 +1,8 @@
 """The create form. The web page and the `generate` command both go through it, so a bad
 request gets the same specific message wherever it comes from."""
 
+import random
+
 from django import forms
 from django.conf import settings
 from django.db import transaction
@@ -21,6 +23,33 @@ def still_bytes(still) -> int:
 
 def _choice_error(what: str, allowed: str) -> dict:
     return {"invalid_choice": f"{what} must be {allowed}; %(value)s is not allowed."}
+
+
+def variations(
+    *,
+    prompt: str,
+    duration: int,
+    seed: int | None,
+    copies: int,
+    more_prompts: str,
+    more_durations,
+    seeded: bool,
+) -> list[dict]:
+    """The clips of a batch: every prompt line, at every duration, in every copy.
+
+    Copies differ by seed: consecutive seeds from the one given, or from a random one, so
+    each clip can be made again; at a provider that takes no seed they differ by chance.
+    """  # fmt: skip
+    prompts = [prompt, *(line.strip() for line in more_prompts.splitlines() if line.strip())]
+    durations = [duration, *(d for d in sorted(set(more_durations)) if d != duration)]
+    if copies > 1 and seeded:
+        first = seed if seed is not None else random.randrange(Job.MAX_SEED - copies)
+        seeds = [(first + i) % (Job.MAX_SEED + 1) for i in range(copies)]
+    else:
+        seeds = [seed] * copies
+    return [
+        {"prompt": p, "duration": d, "seed": s} for p in prompts for d in durations for s in seeds
+    ]
 
 
 class LimitedSelect(forms.Select):
@@ -176,6 +205,30 @@ class JobForm(forms.Form):
         help_text="Same seed, same result. Leave empty for a random one.",
     )
 
+    # Batch variations: every prompt line, at every duration, in every copy becomes its own clip.
+    copies = forms.IntegerField(
+        required=False,
+        min_value=1,
+        initial=1,
+        label="Clips per prompt",
+        help_text="Each copy gets its own seed.",
+        widget=forms.NumberInput(attrs={"min": 1}),
+    )
+    more_prompts = forms.CharField(
+        required=False,
+        max_length=2000 * 10,
+        label="More prompts",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "One per line"}),
+        help_text="One per line; each makes its own clips with the same settings.",
+    )
+    more_durations = forms.TypedMultipleChoiceField(
+        required=False,
+        choices=[(d, f"{d} s") for d in Job.DURATIONS],
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        label="Also at",
+    )
+
     field_order = [
         "mode", "image", "last_frame", "prompt", "negative_prompt", "provider",
         "duration", "resolution", "aspect", "audio", "seed", "framing",
@@ -230,7 +283,37 @@ class JobForm(forms.Form):
         if image and data.get("aspect"):
             data["crop_box"] = self._crop_box(image, data)
         self._preflight(data)
+        self._vary(data)
         return data
+
+    def _vary(self, data) -> None:
+        """The batch's variations, each within the limits of a prompt and the provider."""
+        if not all(data.get(name) is not None for name in ("prompt", "duration", "provider")):
+            return
+        data["variations"] = variations(
+            prompt=data["prompt"],
+            duration=data["duration"],
+            seed=data.get("seed"),
+            copies=data.get("copies") or 1,
+            more_prompts=data.get("more_prompts", ""),
+            more_durations=data.get("more_durations") or [],
+            seeded=capabilities_of(data["provider"]).seed,
+        )
+        if len(data["variations"]) > settings.STUDIO_MAX_BATCH:
+            self.add_error(
+                "copies",
+                f"That makes {len(data['variations'])} clips; a batch can have at most "
+                f"{settings.STUDIO_MAX_BATCH}.",
+            )
+        for line in data.get("more_prompts", "").splitlines():
+            if len(line.strip()) > 2000:
+                self.add_error("more_prompts", "Each prompt can be at most 2000 characters.")
+                break
+        for duration in set(data.get("more_durations") or []) - {data["duration"]}:
+            options = {name: data.get(name) for name in PREFLIGHT_FIELDS}
+            for problem in preflight(data["provider"], {**options, "duration": duration}):
+                if problem.field == "duration":
+                    self.add_error("more_durations", f"At {duration} s: {problem.message}")
 
     def _preflight(self, data) -> None:
         """Refuse what the provider would reject or silently change, in its one-line words."""
@@ -261,19 +344,30 @@ class JobForm(forms.Form):
             return None
 
     @property
+    def varied(self) -> bool:
+        """Whether the creator asked for variations (or got them wrong): keep them in view."""
+        names = ("copies", "more_prompts", "more_durations")
+        if any(self.errors.get(name) for name in names) if self.is_bound else False:
+            return True
+        return str(self["copies"].value() or 1) != "1" or any(
+            self[name].value() for name in names[1:]
+        )
+
+    @property
     def warnings(self) -> list[str]:
         stills = (self.cleaned_data.get("image"), self.cleaned_data.get("last_frame"))
         return [note for still in stills if still for note in getattr(still, "warnings", ())]
 
-    def save(self) -> Job | None:
-        """The job, or None with the limit it would pass added as a form error."""
+    def save(self) -> list[Job]:
+        """The jobs (one, or a batch's variations), or none with the limit they would pass
+        added as a form error."""
         try:
             return self._save()
         except quotas.QuotaExceeded as exc:
             self.add_error(None, str(exc))
-            return None
+            return []
 
-    def _save(self) -> Job:
+    def _save(self) -> list[Job]:
         data = self.cleaned_data
         with transaction.atomic():
             image = last = None
@@ -291,18 +385,16 @@ class JobForm(forms.Form):
                         last = images.framed(
                             last, ratio=ratio, framing=framing, box=data["crop_box"]
                         )
-            return jobs.create_job(
+            return jobs.create_jobs(
                 creator=self.creator,
+                variations=data["variations"],
                 provider=data["provider"],
                 mode=data["mode"],
-                prompt=data["prompt"],
                 negative_prompt=data["negative_prompt"],
-                duration=data["duration"],
                 resolution=data["resolution"],
                 aspect=data["aspect"],
                 framing=framing,
                 audio=data["audio"],
-                seed=data["seed"],
                 image=image,
                 last_frame=last,
             )

@@ -9,6 +9,7 @@ urlpatterns = [
     path("options/", views.options, name="options"),
     path("jobs/<int:job_id>/", views.job_detail, name="job"),
     path("jobs/<int:job_id>/cancel/", views.job_cancel, name="job_cancel"),
+    path("batches/<uuid:batch>/", views.batch_detail, name="batch"),
     path("gallery/", views.gallery, name="gallery"),
     path("clips/<int:clip_id>/", views.clip_detail, name="clip"),
     path("clips/<int:clip_id>/delete/", views.clip_delete, name="clip_delete"),

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from studio import images, jobs, media, pricing, quotas
-from studio.forms import PREFLIGHT_FIELDS, JobForm, still_bytes
+from studio.forms import PREFLIGHT_FIELDS, JobForm, still_bytes, variations
 from studio.models import Clip, Job, SourceImage
 from studio.providers import PROVIDERS
 from studio.providers.capabilities import adapt, capabilities_of, preflight
@@ -29,11 +29,13 @@ HTMX_STOP_POLLING = 286
 def create(request):
     if request.method == "POST":
         form = JobForm(request.POST, request.FILES, creator=request.user)
-        job = form.save() if form.is_valid() else None
-        if job is not None:
-            for note in form.warnings:
-                messages.warning(request, note)
-            return redirect("job", job_id=job.pk)
+        made = form.save() if form.is_valid() else []
+        for note in form.warnings if made else ():
+            messages.warning(request, note)
+        if len(made) == 1:
+            return redirect("job", job_id=made[0].pk)
+        if made:
+            return redirect("batch", batch=made[0].batch)
     else:
         form = JobForm(creator=request.user)
     context = {"form": form, "stills": _stills_kept(request, form), **_options(request, form)}
@@ -79,11 +81,13 @@ def _options(request, form: JobForm) -> dict:
         still = request.user.images.filter(pk=still_id).first() if str(still_id).isdigit() else None
         if still is not None:
             chosen[f"{role}_bytes"] = still_bytes(still)
+    estimate = _price(provider, chosen)
     return {
         "meter": quotas.meter(request.user),
         "provider": provider,
         "chosen": chosen,
-        "estimate": _price(provider, chosen),
+        "estimate": estimate,
+        "batch": _batch(values, provider, chosen) if estimate is not None else None,
         "problems": preflight(provider, chosen),
         "prices": [
             {
@@ -147,6 +151,25 @@ def _price(provider: str, chosen: dict):
         return None
 
 
+def _batch(values, provider: str, chosen: dict) -> dict | None:
+    """How many clips the variations make and what they cost together, when more than one."""
+    copies = str(values.get("copies") or "1")
+    more = values.getlist("more_durations") if hasattr(values, "getlist") else []
+    made = variations(
+        prompt="",
+        duration=chosen["duration"],
+        seed=None,
+        copies=int(copies) if copies.isdigit() and int(copies) > 0 else 1,
+        more_prompts=values.get("more_prompts", ""),
+        more_durations=[int(d) for d in more if d.isdigit() and int(d) in Job.DURATIONS],
+        seeded=False,
+    )
+    if len(made) == 1:
+        return None
+    prices = [_price(provider, {**chosen, "duration": v["duration"]}) for v in made]
+    return {"count": len(made), "total": None if None in prices else sum(prices)}
+
+
 def _stills_kept(request, form: JobForm) -> dict:
     """Stills already uploaded, shown again when the form comes back with an error."""
     kept = {}
@@ -205,6 +228,26 @@ def job_detail(request, job_id: int):
         status = HTMX_STOP_POLLING if job.is_terminal else 200
         return render(request, "job.html#status", {"job": job}, status=status)
     return render(request, "job.html", {"job": job})
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def batch_detail(request, batch):
+    """The clips one request made, as they come in."""
+    batch_jobs = list(request.user.jobs.filter(batch=batch).select_related("clip").order_by("pk"))
+    if not batch_jobs:
+        raise Http404
+    context = {
+        "batch": batch,
+        "jobs": batch_jobs,
+        "total": sum(job.estimated_cost for job in batch_jobs),
+        "done": all(job.is_terminal for job in batch_jobs),
+    }
+    if request.htmx:
+        status = HTMX_STOP_POLLING if context["done"] else 200
+        return render(request, "batch.html#list", context, status=status)
+    return render(request, "batch.html", context)
 
 
 @login_required

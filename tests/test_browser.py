@@ -449,3 +449,26 @@ def test_admin_lowers_a_budget_and_the_next_submit_is_refused(page, studio_url):
     page.get_by_label("Monthly budget").fill("")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+
+
+def test_a_batch_of_variations_shows_its_total_then_makes_every_clip(page, studio_url):
+    sign_in(page, studio_url)
+    page.get_by_label("Mode").select_option("text")
+    page.get_by_label("Prompt", exact=True).fill("Slow push in on a quiet harbour")
+    page.get_by_label("Provider", exact=True).select_option("fal")
+    page.get_by_label("Duration").select_option("8")
+    page.get_by_text("Variations: several clips at once").click()
+    page.get_by_label("Clips per prompt").fill("2")
+    page.get_by_label("Clips per prompt").blur()
+    expect(page.get_by_test_id("batch-total")).to_have_text("$0.80")
+    expect(page.get_by_test_id("meter")).to_contain_text("these 2 clips: $0.80")
+    # Back to the free renderer for the clips themselves; the total follows.
+    page.get_by_label("Provider", exact=True).select_option("local")
+    expect(page.get_by_test_id("batch-total")).to_have_text("$0.00")
+    page.get_by_role("button", name="Generate clip").click()
+    expect(page.get_by_role("heading", name="Batch of 2 clips")).to_be_visible()
+    rows = page.get_by_test_id("batch-job")
+    expect(rows).to_have_count(2)
+    for i in range(2):
+        expect(rows.nth(i).locator(".badge")).to_have_text("Done", timeout=90_000)
+    expect(page.get_by_role("link", name="Open clip")).to_have_count(2)

@@ -96,9 +96,10 @@ class Command(BaseCommand):
                 for message in messages
             ]
             raise CommandError("\n".join(lines), returncode=INVALID)
-        job = form.save()
-        if job is None:
+        made = form.save()
+        if not made:
             raise CommandError(" ".join(form.non_field_errors()), returncode=INVALID)
+        job = made[0]
         for note in form.warnings:
             self.stderr.write(f"warning: {note}")
         if opts["wait"]:
