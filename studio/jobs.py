@@ -20,11 +20,10 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import pricing, quotas, video
+from studio import failover, pacing, pricing, quotas, video
 from studio.models import Clip, Job, SourceImage
 from studio.providers import get_provider
 from studio.providers.base import (
@@ -147,8 +146,12 @@ def submit(job_id: int) -> None:
     if not took:
         return
     try:
+        if job.provider in settings.STUDIO_PROVIDERS_DOWN:
+            raise TransientError(f"{provider.label} is marked down by the studio.")
         handle = provider.submit(generation_request(job))
     except TransientError as exc:
+        if failover.move_on(job, str(exc)):
+            return
         job.move(
             [Job.Status.SUBMITTING],
             Job.Status.QUEUED,
@@ -160,9 +163,10 @@ def submit(job_id: int) -> None:
     except ProviderError as exc:
         # Refused before it was accepted: not charged, unless the answer was lost.
         charged = None if isinstance(exc, SubmitUncertainError) else False
-        _fail(job, [Job.Status.SUBMITTING], str(exc), charged=charged, kind=exc.kind)
+        fail(job, [Job.Status.SUBMITTING], str(exc), charged=charged, kind=exc.kind)
         return
     now = timezone.now()
+    job.submitted_at = now
     submitted = job.move(
         [Job.Status.SUBMITTING],
         Job.Status.SUBMITTED,
@@ -171,7 +175,7 @@ def submit(job_id: int) -> None:
         submitted_at=now,
         lease_until=None,
         error="",
-        next_check_at=now,
+        next_check_at=pacing.next_check(job, now),
     )
     if submitted:
         nudge_follower()
@@ -182,23 +186,38 @@ def submit(job_id: int) -> None:
             _cancel_at_provider(job, handle)
 
 
+def nudge_follower() -> None:
+    """Make sure the follower (studio/following.py) runs: a no-op when it already does."""
+    transaction.on_commit(lambda: async_task("studio.tasks.follow_jobs"))
+
+
 def check(job: Job) -> None:
     """Poll the provider once for a job it is working on and record what it says."""
-    provider = get_provider(job.provider)
+    record(job, ask(job))
+
+
+def ask(job: Job) -> PollResult | ProviderError:
+    """One status call for a job at its provider: HTTP only, nothing written, so the
+    follower can ask for many jobs at once and record the answers itself."""
     try:
-        result = provider.poll(handle_for(job))
-    except TransientError as exc:
-        job.move(Job.AT_PROVIDER, job.status, next_check_at=_backoff(job, exc))
-        return
+        return get_provider(job.provider).poll(handle_for(job))
     except ProviderError as exc:
-        _fail(job, Job.AT_PROVIDER, str(exc), charged=exc.charged_on_failure, kind=exc.kind)
+        return exc
+
+
+def record(job: Job, answer: PollResult | ProviderError) -> None:
+    """Move the job by what its provider answered, and plan when to ask again."""
+    if isinstance(answer, TransientError):
+        job.move(Job.AT_PROVIDER, job.status, next_check_at=_backoff(job, answer))
         return
-    _record(
-        job, result, next_check=timezone.now() + timedelta(seconds=provider.poll_interval_seconds)
-    )
+    if isinstance(answer, ProviderError):
+        fail(job, Job.AT_PROVIDER, str(answer), charged=answer.charged_on_failure, kind=answer.kind)
+        return
+    _record(job, answer)
 
 
-def _record(job: Job, result: PollResult, next_check) -> None:
+def _record(job: Job, result: PollResult) -> None:
+    next_check = pacing.next_check(job, timezone.now(), result.queue_position)
     if result.phase == Phase.QUEUED:
         job.move(
             Job.AT_PROVIDER,
@@ -222,6 +241,7 @@ def _record(job: Job, result: PollResult, next_check) -> None:
             queue_position=None,
             progress=100,
             result_url=result.result_url,
+            provider_done_at=timezone.now(),
             next_check_at=timezone.now() + TASK_GRACE,
         ):
             transaction.on_commit(lambda: async_task("studio.tasks.finish_job", job.pk))
@@ -232,7 +252,7 @@ def _record(job: Job, result: PollResult, next_check) -> None:
             quotas.refund(job, "cancelled at the provider")
     else:
         reason = result.error or "The provider reported a failure without a reason."
-        _fail(job, Job.AT_PROVIDER, reason, kind=Job.ErrorKind.GENERATION)
+        fail(job, Job.AT_PROVIDER, reason, kind=Job.ErrorKind.GENERATION)
 
 
 def finish(job_id: int) -> None:
@@ -249,7 +269,7 @@ def finish(job_id: int) -> None:
         except TransientError as exc:
             if job.submitted_at and timezone.now() - job.submitted_at > FETCH_CEILING:
                 message = f"The clip could not be downloaded: {exc}"
-                _fail(
+                fail(
                     job, [Job.Status.FINISHING], message, charged=None, kind=Job.ErrorKind.DOWNLOAD
                 )
                 return
@@ -265,7 +285,7 @@ def finish(job_id: int) -> None:
         except ProviderError as exc:
             # The provider made the clip; whether it bills for one we never got is its rule.
             message = f"The clip could not be downloaded: {exc}"
-            _fail(
+            fail(
                 job, [Job.Status.FINISHING], message, charged=exc.charged_on_failure,
                 kind=Job.ErrorKind.DOWNLOAD,
             )  # fmt: skip
@@ -275,7 +295,7 @@ def finish(job_id: int) -> None:
             _check_clip(job, info)
             poster = video.poster_jpeg(path)
         except video.VideoError as exc:
-            _fail(job, [Job.Status.FINISHING], str(exc), charged=None, kind=Job.ErrorKind.BAD_CLIP)
+            fail(job, [Job.Status.FINISHING], str(exc), charged=None, kind=Job.ErrorKind.BAD_CLIP)
             return
         # Names are fixed per job, so a run killed half-way leaves nothing behind to orphan.
         clip_name = _replace(f"clips/{job.creator_id}/job-{job.pk}.mp4", path)
@@ -343,7 +363,7 @@ def cancel(job: Job) -> bool:
         return False
     quotas.refund(job, "cancelled")
     if was_at_provider:
-        _cancel_at_provider(job, handle_for(job))
+        transaction.on_commit(lambda: async_task("studio.tasks.cancel_at_provider", job.pk))
     return True
 
 
@@ -363,7 +383,7 @@ def _cancel_at_provider(job: Job, handle: Handle) -> None:
         log.warning("cancelling job %s at %s failed: %s", job.pk, job.provider, exc)
 
 
-def _fail(job: Job, from_states, message: str, *, charged: bool | None = False, kind: str) -> None:
+def fail(job: Job, from_states, message: str, *, charged: bool | None = False, kind: str) -> None:
     """Fail the job and settle its reservation by the provider's billing for this failure:
     refunded when it is not charged, kept when it is or may be (`charged` None), with the
     reason said on the job."""
@@ -388,6 +408,8 @@ def _fail(job: Job, from_states, message: str, *, charged: bool | None = False, 
             quotas.refund(job, "failed")
         else:
             quotas.settle(job, note)
+        return True
+    return False
 
 
 def _backoff(job: Job, exc: TransientError):
@@ -401,59 +423,28 @@ def _backoff(job: Job, exc: TransientError):
     return timezone.now() + timedelta(seconds=delay)
 
 
-# The follower: one leased step that polls every job at a provider and takes up any step
-# whose task was lost. The database is the source of truth; the queue only a nudge.
+def reconcile_interrupted_submit(job: Job) -> None:
+    """A job left in *submitting* by a dead worker, at a provider where sending it again
+    could make (and bill) a second clip.
 
-
-def nudge_follower() -> None:
-    transaction.on_commit(lambda: async_task("studio.tasks.follow_jobs"))
-
-
-def follow_once() -> None:
-    """One pass over everything that is due."""
-    now = timezone.now()
-    due = Job.objects.at_provider().filter(
-        Q(next_check_at__isnull=True) | Q(next_check_at__lte=now)
+    The provider's job id is written in the same update that leaves *submitting*, so such a
+    job has none, and none of the hosted providers can be asked "did you get request
+    studio-job-N?" (no lookup by our reference is documented). So it is failed as
+    interrupted and the creator is not charged; it is never sent again.
+    """
+    fail(
+        job,
+        [Job.Status.SUBMITTING],
+        "Studio was interrupted while sending this job and cannot tell whether the provider "
+        "received it; it was not sent again, so it cannot be charged twice. "
+        "You were not charged.",
+        charged=False,
+        kind=Job.ErrorKind.INTERRUPTED,
     )
-    for job in due.order_by("next_check_at")[:500]:
-        check(job)
-    _take_up_lost_steps(now)
 
 
-def _take_up_lost_steps(now) -> None:
-    """Start again any step whose task never ran or whose worker died (its lease expired)."""
-    lost = Job.objects.filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
-        Q(next_check_at__isnull=True) | Q(next_check_at__lte=now),
-        status__in=[Job.Status.QUEUED, Job.Status.SUBMITTING, Job.Status.FINISHING],
-    )
-    for job in lost:
-        Job.objects.filter(pk=job.pk).update(next_check_at=now + TASK_GRACE)
-        if job.status == Job.Status.FINISHING:
-            async_task("studio.tasks.finish_job", job.pk)
-        elif job.status == Job.Status.QUEUED or get_provider(job.provider).idempotent_submit:
-            async_task("studio.tasks.submit_job", job.pk)
-        else:
-            # The provider may or may not have the job; sending it again could charge twice.
-            _fail(
-                job,
-                [Job.Status.SUBMITTING],
-                "Studio was interrupted while sending this job and cannot tell whether the "
-                "provider received it; it was not sent again, so it cannot be charged twice.",
-                charged=None,
-                kind=Job.ErrorKind.INTERRUPTED,
-            )
-
-
-def next_check_in(max_wait: float) -> float:
-    """Seconds until the next job at a provider is due (at most `max_wait`)."""
-    soonest = (
-        Job.objects.at_provider()
-        .exclude(next_check_at__isnull=True)
-        .order_by("next_check_at")
-        .values_list("next_check_at", flat=True)
-        .first()
-    )
-    if soonest is None:
-        return max_wait
-    return max(0.0, min(max_wait, (soonest - timezone.now()).total_seconds()))
+def cancel_at_provider(job_id: int) -> None:
+    """Tell the provider to stop a job Studio no longer wants (cancelled or timed out)."""
+    job = Job.objects.get(pk=job_id)
+    if job.provider_job_id and job.status in (Job.Status.CANCELLED, Job.Status.FAILED):
+        _cancel_at_provider(job, handle_for(job))

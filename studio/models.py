@@ -121,6 +121,9 @@ class Job(models.Model):
         max_digits=8, decimal_places=4, default=Decimal("0"), help_text="USD"
     )
     estimated_cost = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    # Failover (STUDIO_FAILOVER on, and the creator opted in): the provider it moved from.
+    allow_failover = models.BooleanField(default=False)
+    failed_over_from = models.CharField(max_length=20, blank=True)
     # Variations made together from one request share a batch (reserved all or nothing).
     batch = models.UUIDField(null=True, blank=True, db_index=True)
     # Where the job stands in the ledger (studio/quotas.py is the only writer).
@@ -147,6 +150,8 @@ class Job(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # When Studio learned the provider had finished: generation time, for planning polls.
+    provider_done_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
@@ -332,6 +337,7 @@ class LedgerEntry(models.Model):
         REFUND = "refund", "Refunded"
         GRANT = "grant", "Extra budget granted"
         RESET = "reset", "Month reset"
+        REPRICE = "reprice", "Repriced (failover)"
         SUSPEND = "suspend", "Suspended"
         RESUME = "resume", "Resumed"
 

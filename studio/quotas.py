@@ -21,6 +21,9 @@ from django.utils import timezone
 
 from studio.models import Job, LedgerEntry, Quota, Usage
 
+# Ledger rows that make up what a job holds while it is reserved.
+HOLDING = (LedgerEntry.Kind.RESERVE, LedgerEntry.Kind.REPRICE)
+
 
 class QuotaExceeded(Exception):
     """The job would go past a limit; the message names it, for the creator."""
@@ -250,8 +253,38 @@ def refund(job: Job, reason: str) -> None:
     _free_slot(job)
 
 
+@transaction.atomic
+def reprice(job: Job, cost: Decimal, *, reason: str) -> None:
+    """Change a reserved job's price (failover to another provider): a rise must fit the
+    month's budget (QuotaExceeded otherwise), a fall gives the difference back."""
+    difference = cost - job.estimated_cost
+    month = _reservation(job).month
+    if difference > 0:
+        limits = limits_of(job.creator)
+        took = Usage.objects.filter(
+            creator_id=job.creator_id,
+            month=month,
+            usd__lte=F("granted_usd") + (limits.monthly_budget - difference),
+        ).update(usd=F("usd") + difference)
+        if not took:
+            raise QuotaExceeded(f"The other provider costs ${difference} more than is left.")
+    else:
+        Usage.objects.filter(creator_id=job.creator_id, month=month).update(
+            usd=F("usd") + difference
+        )
+    LedgerEntry.objects.create(
+        creator_id=job.creator_id, job=job, kind=LedgerEntry.Kind.REPRICE, usd=difference,
+        seconds=0, month=month, reason=reason[:200],
+    )  # fmt: skip
+
+
 def _reservation(job: Job) -> LedgerEntry:
-    return LedgerEntry.objects.get(job=job, kind=LedgerEntry.Kind.RESERVE)
+    """What the job holds: its reservation, with any repricing, in the month it was made."""
+    held = LedgerEntry.objects.filter(job=job, kind__in=HOLDING).aggregate(
+        usd=Sum("usd"), seconds=Sum("seconds")
+    )
+    first = LedgerEntry.objects.get(job=job, kind=LedgerEntry.Kind.RESERVE)
+    return LedgerEntry(usd=held["usd"], seconds=held["seconds"], month=first.month)
 
 
 def _free_slot(job: Job) -> None:
@@ -286,9 +319,8 @@ def reset_month(creator, *, by: str) -> None:
     # Locked, so no reservation or refund lands between reading and writing.
     usage = Usage.objects.select_for_update().get(pk=usage.pk)
     held = LedgerEntry.objects.filter(
-        creator=creator, month=month, kind=LedgerEntry.Kind.RESERVE,
-        job__charge=Job.Charge.RESERVED,
-    ).aggregate(usd=Sum("usd"), seconds=Sum("seconds"))  # fmt: skip
+        creator=creator, month=month, kind__in=HOLDING, job__charge=Job.Charge.RESERVED
+    ).aggregate(usd=Sum("usd"), seconds=Sum("seconds"))
     usd = usage.usd - (held["usd"] or Decimal("0"))
     seconds = usage.seconds - (held["seconds"] or 0)
     Usage.objects.filter(pk=usage.pk).update(usd=F("usd") - usd, seconds=F("seconds") - seconds)

@@ -190,6 +190,14 @@ STUDIO_MAX_LONG_SIDE = env_int("STUDIO_MAX_LONG_SIDE", 2560)
 # Transparent pixels are flattened onto this colour.
 STUDIO_ALPHA_BACKGROUND = env("STUDIO_ALPHA_BACKGROUND", "#ffffff")
 STUDIO_FOLLOW_STEP_SECONDS = env_int("STUDIO_FOLLOW_STEP_SECONDS", 50)
+# Status calls in flight at once, per provider.
+STUDIO_POLL_CONCURRENCY = env_int("STUDIO_POLL_CONCURRENCY", 16)
+# A job not finished this long after it was created or submitted fails, refunded.
+STUDIO_JOB_TIMEOUT_MINUTES = env_int("STUDIO_JOB_TIMEOUT_MINUTES", 30)
+# Failover (off by default): a creator may let a job move to another provider that can make
+# the same clip when theirs cannot take it; providers listed here are treated as down.
+STUDIO_FAILOVER = env_bool("STUDIO_FAILOVER")
+STUDIO_PROVIDERS_DOWN = env_list("STUDIO_PROVIDERS_DOWN", "")
 # Limits for creators without their own (Quota rows override them, field by field).
 STUDIO_DEFAULT_MONTHLY_BUDGET = env("STUDIO_DEFAULT_MONTHLY_BUDGET", "10.00")
 STUDIO_DEFAULT_MONTHLY_SECONDS = env_int("STUDIO_DEFAULT_MONTHLY_SECONDS", 600)

@@ -8,7 +8,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
-from studio import images, jobs, leases, pricing
+from studio import following, images, jobs, leases, pricing
 from studio.models import Clip, Job, LocalRender
 from studio.providers import PROVIDERS, local
 from studio.providers.base import Handle, Phase, PollResult, Provider, TransientError
@@ -137,11 +137,14 @@ def test_cancelled_before_submit_is_never_sent(creator, image):
     assert not LocalRender.objects.exists()
 
 
-def test_cancel_at_the_provider_stops_the_local_render(creator, image):
+def test_cancel_at_the_provider_stops_the_local_render(
+    creator, image, tasks_inline, django_capture_on_commit_callbacks
+):
     job = new_job(creator, image)
     jobs.submit(job.pk)
     job.refresh_from_db()
-    assert jobs.cancel(job)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.cancel(job)  # the provider is told by a task, after the commit
     local.render(job.provider_job_id)
     render = LocalRender.objects.get()
     assert (render.status, render.output) == (LocalRender.Status.CANCELLED, "")
@@ -161,6 +164,7 @@ def test_cancel_during_a_render_leaves_no_clip_behind():
     while not LocalRender.objects.filter(status=LocalRender.Status.RENDERING).exists():
         time.sleep(0.01)
     jobs.cancel(job)
+    jobs.cancel_at_provider(job.pk)  # the task jobs.cancel queued
     worker.join(timeout=60)
     render = LocalRender.objects.get()
     assert render.status == LocalRender.Status.CANCELLED
@@ -170,7 +174,7 @@ def test_cancel_during_a_render_leaves_no_clip_behind():
 def test_the_follower_takes_up_a_submit_whose_task_was_lost(creator, image, tasks_inline):
     job = new_job(creator, image)  # its on-commit submit never runs inside the test transaction
     Job.objects.filter(pk=job.pk).update(next_check_at=timezone.now() - timedelta(seconds=1))
-    jobs.follow_once()
+    following.follow_once()
     job.refresh_from_db()
     assert job.status == Job.Status.SUBMITTED
 
@@ -183,7 +187,7 @@ def test_the_follower_takes_up_a_finish_whose_worker_died(creator, image, tasks_
     jobs.check(job)  # the finish task it queues on commit never runs here
     past = timezone.now() - timedelta(seconds=1)
     Job.objects.filter(pk=job.pk).update(lease_until=past, next_check_at=past)
-    jobs.follow_once()
+    following.follow_once()
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
 
@@ -213,7 +217,7 @@ def test_an_interrupted_submit_is_not_resent_where_that_could_charge_twice(creat
     Job.objects.filter(pk=job.pk).update(
         status=Job.Status.SUBMITTING, lease_until=past, next_check_at=past
     )
-    jobs.follow_once()
+    following.follow_once()
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
     assert "cannot be charged twice" in job.error
@@ -226,7 +230,7 @@ def test_an_interrupted_local_submit_is_simply_sent_again(creator, image, tasks_
     Job.objects.filter(pk=job.pk).update(
         status=Job.Status.SUBMITTING, lease_until=past, next_check_at=past
     )
-    jobs.follow_once()
+    following.follow_once()
     job.refresh_from_db()
     assert job.status == Job.Status.SUBMITTED
 
@@ -244,7 +248,7 @@ def test_a_transient_poll_error_backs_off_and_keeps_the_job(creator, image, ones
 
 def test_a_poll_result_moves_only_from_the_expected_states(creator, image):
     job = new_job(creator, image)
-    jobs._record(job, PollResult(Phase.RUNNING, progress=0.5), next_check=timezone.now())
+    jobs._record(job, PollResult(Phase.RUNNING, progress=0.5))
     job.refresh_from_db()
     assert job.status == Job.Status.QUEUED  # a queued job is not at the provider yet
 

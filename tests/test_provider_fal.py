@@ -195,10 +195,13 @@ def test_a_refused_key_fails_the_job_for_the_administrator(emulator, settings, c
     assert "FAL_KEY" in job.error
 
 
-def test_cancel_puts_the_stored_cancel_url(emulator, creator, image):
+def test_cancel_puts_the_stored_cancel_url(
+    emulator, tasks_inline, django_capture_on_commit_callbacks, creator, image
+):
     emulator.latency = 5
     job = submitted(new_job(creator, "fal"))
-    assert jobs.cancel(job)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.cancel(job)
     (put,) = emulator.requests_to("fal", "PUT")
     assert put.path == f"/fal/queue/fal-ai/veo3.1/requests/{job.provider_job_id}/cancel"
     assert put.headers["authorization"] == "Key test-fal-key"

@@ -89,10 +89,13 @@ def test_first_and_last_frame_is_refused_before_sending(emulator, creator):
     assert not emulator.requests_to("oxen", "POST")
 
 
-def test_cancel_deletes_the_generation(emulator, creator):
+def test_cancel_deletes_the_generation(
+    emulator, tasks_inline, django_capture_on_commit_callbacks, creator
+):
     emulator.latency = 5
     job = submitted(new_job(creator, "oxen"))
-    assert jobs.cancel(job)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.cancel(job)
     (delete,) = emulator.requests_to("oxen", "DELETE")
     assert delete.path == f"/oxen/api/ai/queue/{job.provider_job_id}"
     result = OxenProvider().poll(Handle(job.provider_job_id))

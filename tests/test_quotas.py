@@ -54,7 +54,7 @@ def test_success_settles_once_and_frees_the_slot(creator):
 
 def test_failure_refunds_exactly_once(creator):
     job = fal_job(creator)
-    jobs._fail(job, [Job.Status.QUEUED], "The provider said no.", kind="provider")
+    jobs.fail(job, [Job.Status.QUEUED], "The provider said no.", kind="provider")
     quotas.refund(job, "again")
     job.refresh_from_db()
     assert job.charge == Job.Charge.REFUNDED
@@ -139,7 +139,7 @@ def test_the_meter_shows_what_is_left(signed_in, creator):
 
 def test_the_job_says_it_was_not_charged(signed_in, creator):
     job = fal_job(creator)
-    jobs._fail(job, [Job.Status.QUEUED], "The provider said no.", kind="provider")
+    jobs.fail(job, [Job.Status.QUEUED], "The provider said no.", kind="provider")
     page = signed_in.get(reverse("job", args=[job.pk])).content.decode()
     assert "$0.40 · not charged" in page
 

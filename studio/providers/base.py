@@ -152,6 +152,8 @@ class Provider:
     # by a crash may simply be sent again without charging twice.
     idempotent_submit: bool = False
     poll_interval_seconds: float = 5.0
+    # True when polling reads Studio's own database (the local renderer), not a remote API.
+    reads_database: bool = False
     capabilities: Capabilities = Capabilities(label="This provider")
 
     def unavailable_reason(self) -> str:

@@ -53,6 +53,7 @@ class LocalProvider(Provider):
     label = "Local renderer"
     idempotent_submit = True  # one render per job reference, however often it is sent
     poll_interval_seconds = 1.0
+    reads_database = True
     capabilities = Capabilities(label="The local renderer")  # every option, no extra rules
 
     def submit(self, request: GenerationRequest) -> Handle:

@@ -1,0 +1,83 @@
+"""Failover: a job whose provider cannot take it moves to another that can make the same clip.
+
+Only when the site allows it (STUDIO_FAILOVER) and the creator opted in on the job, only
+before any provider accepted the job (a transient error at submit, or the provider marked
+down in STUDIO_PROVIDERS_DOWN), and at most once per job. The next provider, in the
+registry's order, must be available, allowed for the creator, able to make every option
+as chosen (pre-flight finds nothing) and priced; the price difference must fit the
+creator's remaining quota (quotas.reprice). The job then shows where it ran and why.
+"""
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from studio import pricing, quotas
+from studio.models import Job
+from studio.providers import PROVIDERS, get_provider
+from studio.providers.capabilities import preflight
+
+NEVER_TO = frozenset({"local"})  # the demo renderer is not a stand-in for Veo
+
+
+def wanted(job: Job) -> bool:
+    return settings.STUDIO_FAILOVER and job.allow_failover and not job.failed_over_from
+
+
+def candidates(job: Job) -> list[tuple[str, pricing.Quote]]:
+    limits = quotas.limits_of(job.creator)
+    options = {
+        "mode": job.mode, "duration": job.duration, "resolution": job.resolution,
+        "aspect": job.aspect, "audio": job.audio, "seed": job.seed,
+        "negative_prompt": job.negative_prompt,
+        "image_bytes": job.image.file.size if job.image else None,
+        "last_frame_bytes": job.last_frame.file.size if job.last_frame else None,
+    }  # fmt: skip
+    found = []
+    for name in PROVIDERS:
+        if name == job.provider or name in NEVER_TO or name in settings.STUDIO_PROVIDERS_DOWN:
+            continue
+        if get_provider(name).unavailable_reason() or not limits.allows_provider(name):
+            continue
+        if preflight(name, options):
+            continue
+        try:
+            quote = pricing.quote(
+                provider=name, mode=job.mode, resolution=job.resolution, audio=job.audio,
+                seconds=job.duration,
+            )  # fmt: skip
+        except pricing.UnknownPrice:
+            continue
+        found.append((name, quote))
+    return found
+
+
+def move_on(job: Job, reason: str) -> bool:
+    """Move a job in *submitting* to the next provider that fits; False if none does."""
+    if not wanted(job):
+        return False
+    was = get_provider(job.provider).label
+    for name, quote in candidates(job):
+        try:
+            with transaction.atomic():
+                quotas.reprice(job, quote.cost, reason=f"failed over from {job.provider}")
+                moved = job.move(
+                    [Job.Status.SUBMITTING],
+                    Job.Status.QUEUED,
+                    provider=name,
+                    failed_over_from=job.provider,
+                    price_per_second=quote.usd_per_second,
+                    estimated_cost=quote.cost,
+                    lease_until=None,
+                    error=f"{was} could not take the job ({reason.rstrip('.')}), so it moved "
+                    f"to {get_provider(name).label}.",
+                    next_check_at=timezone.now(),
+                )
+                if not moved:
+                    raise quotas.QuotaExceeded("the job moved on meanwhile")
+        except quotas.QuotaExceeded:
+            continue
+        transaction.on_commit(lambda: async_task("studio.tasks.submit_job", job.pk))
+        return True
+    return False

@@ -1,0 +1,164 @@
+"""The follower: one leased step that follows every job at a provider to its end.
+
+It runs for most of a minute (STUDIO_FOLLOW_STEP_SECONDS), then hands over to a fresh
+task; only one runs at a time anywhere (a lease row in the database, not a process-local
+lock), and q2's schedule starts one every minute as the backstop for a lost hand-over. Each
+pass:
+
+- asks the providers about every job that is due, many at once (a bounded thread pool per
+  provider, STUDIO_POLL_CONCURRENCY; the calls are HTTP only) and records each answer in
+  this thread as it arrives, so no database write waits on a slow provider;
+- plans each job's next call (studio/pacing.py), and when one job is found done asks at once
+  about the provider's older jobs, which are likely done too;
+- fails jobs past the ceiling (STUDIO_JOB_TIMEOUT_MINUTES) as timed out, refunded;
+- starts again any step whose task was lost: the database is the source of truth, the queue
+  only a nudge.
+"""
+
+import logging
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from studio import jobs, leases
+from studio.models import Job
+from studio.providers import get_provider
+from studio.providers.base import Phase, PollResult
+
+log = logging.getLogger(__name__)
+
+LEASE = "follow-jobs"
+# Jobs asked about in one pass at most; the rest are due in the next pass, a moment later.
+PASS_LIMIT = 2000
+
+
+def follow() -> None:
+    """Follow jobs for one step, then hand over if any are still at a provider."""
+    step = settings.STUDIO_FOLLOW_STEP_SECONDS
+    holder = leases.new_holder()
+    if not leases.acquire(LEASE, holder, seconds=step + 30):
+        return
+    deadline = time.monotonic() + step
+    try:
+        while True:
+            follow_once()
+            if not Job.objects.at_provider().exists() or time.monotonic() >= deadline:
+                break
+            time.sleep(max(0.05, next_check_in(max_wait=1.0)))
+            leases.renew(LEASE, holder, seconds=step + 30)
+    finally:
+        leases.release(LEASE, holder)
+    # Checked after releasing: a job submitted meanwhile either found the lease free and
+    # started its own follower, or is seen here.
+    if Job.objects.at_provider().exists():
+        async_task("studio.tasks.follow_jobs")
+
+
+def follow_once() -> int:
+    """One pass over everything that is due; returns how many jobs were asked about."""
+    now = timezone.now()
+    _time_out(now)
+    due = list(
+        Job.objects.at_provider()
+        .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
+        .order_by("next_check_at")[:PASS_LIMIT]
+    )
+    asked = poll(due)
+    _take_up_lost_steps(timezone.now())
+    return asked
+
+
+def poll(due: list[Job]) -> int:
+    """Ask about every job in `due`, at most STUDIO_POLL_CONCURRENCY at once per provider."""
+    by_provider: dict[str, list[Job]] = defaultdict(list)
+    for job in due:
+        by_provider[job.provider].append(job)
+    pools, futures = [], {}
+    try:
+        for name, group in by_provider.items():
+            if get_provider(name).reads_database:
+                # Its "status call" is a query: ask in this thread, inside its transaction.
+                for job in group:
+                    _record(job, jobs.ask(job))
+                continue
+            pool = ThreadPoolExecutor(
+                max_workers=settings.STUDIO_POLL_CONCURRENCY, thread_name_prefix=f"poll-{name}"
+            )
+            pools.append(pool)
+            futures.update({pool.submit(jobs.ask, job): job for job in group})
+        for future in as_completed(futures):
+            _record(futures[future], future.result())
+    finally:
+        for pool in pools:
+            pool.shutdown(wait=True)
+    return len(due)
+
+
+def _record(job: Job, answer) -> None:
+    jobs.record(job, answer)
+    if isinstance(answer, PollResult) and answer.phase == Phase.SUCCEEDED and job.submitted_at:
+        # Same provider, submitted earlier: probably finished too, so ask now, not later.
+        Job.objects.at_provider().filter(
+            provider=job.provider,
+            submitted_at__lte=job.submitted_at,
+            next_check_at__gt=timezone.now(),
+        ).update(next_check_at=timezone.now())
+
+
+def _time_out(now) -> None:
+    """Fail, refunded, every job not finished within the ceiling; tell its provider."""
+    ceiling = now - timedelta(minutes=settings.STUDIO_JOB_TIMEOUT_MINUTES)
+    late = Job.objects.filter(
+        Q(status__in=Job.AT_PROVIDER, submitted_at__lt=ceiling)
+        | Q(status=Job.Status.QUEUED, created_at__lt=ceiling)
+    )
+    minutes = settings.STUDIO_JOB_TIMEOUT_MINUTES
+    for job in late:
+        was_at_provider = job.status in Job.AT_PROVIDER
+        failed = jobs.fail(
+            job,
+            [job.status],
+            f"The job did not finish within {minutes} minutes, so Studio stopped waiting. "
+            "You were not charged.",
+            charged=False,
+            kind=Job.ErrorKind.TIMED_OUT,
+        )
+        if failed and was_at_provider:
+            async_task("studio.tasks.cancel_at_provider", job.pk)
+
+
+def _take_up_lost_steps(now) -> None:
+    """Start again any step whose task never ran or whose worker died (its lease expired)."""
+    lost = Job.objects.filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+        Q(next_check_at__isnull=True) | Q(next_check_at__lte=now),
+        status__in=[Job.Status.QUEUED, Job.Status.SUBMITTING, Job.Status.FINISHING],
+    )
+    for job in lost:
+        Job.objects.filter(pk=job.pk).update(next_check_at=now + jobs.TASK_GRACE)
+        if job.status == Job.Status.FINISHING:
+            async_task("studio.tasks.finish_job", job.pk)
+        elif job.status == Job.Status.QUEUED or get_provider(job.provider).idempotent_submit:
+            async_task("studio.tasks.submit_job", job.pk)
+        else:
+            jobs.reconcile_interrupted_submit(job)
+
+
+def next_check_in(max_wait: float) -> float:
+    """Seconds until the next job at a provider is due (at most `max_wait`)."""
+    soonest = (
+        Job.objects.at_provider()
+        .exclude(next_check_at__isnull=True)
+        .order_by("next_check_at")
+        .values_list("next_check_at", flat=True)
+        .first()
+    )
+    if soonest is None:
+        return max_wait
+    return max(0.0, min(max_wait, (soonest - timezone.now()).total_seconds()))
