@@ -14,7 +14,7 @@ EMULATED_ENV = FAL_QUEUE_URL=$(EMULATOR)/fal/queue FAL_REST_URL=$(EMULATOR)/fal/
 	OXEN_API_URL=$(EMULATOR)/oxen FAL_KEY=emulated GEMINI_API_KEY=emulated \
 	AIMLAPI_KEY=emulated OXEN_API_KEY=emulated
 
-.PHONY: run run-emulated setup test lint bench clean
+.PHONY: run run-emulated setup test lint bench clean postgresql
 
 run: setup
 	$(LOCAL_ENV) $(BIN)/python manage.py serve
@@ -30,7 +30,7 @@ setup: $(VENV)/.installed var/secret_key
 	$(LOCAL_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(LOCAL_ENV) $(BIN)/python manage.py demo_account
 
-test: $(VENV)/.installed-test /usr/bin/chromium
+test: $(VENV)/.installed-test /usr/bin/chromium postgresql
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -60,6 +60,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 /usr/bin/chromium:
 	$(SUDO) apt-get update
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends chromium fonts-dejavu-core
+
+# The quota race tests also run on a throwaway PostgreSQL started from Debian's server binaries
+# (tests/postgres.py); the version in their path varies, hence a check rather than a file target.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends postgresql; }
 
 var/secret_key:
 	mkdir -p var

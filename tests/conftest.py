@@ -1,6 +1,30 @@
+import os
+
 import pytest
 
+from tests import postgres
 from tests.factories import make_creator
+
+
+def pytest_report_header() -> str:
+    """Which database the tests run on, so a run's output says it."""
+    from django.db import connection
+
+    return f"database: {connection.vendor}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """DATABASE_URL when it is PostgreSQL, else a throwaway server's for the session."""
+    given = os.environ.get("DATABASE_URL", "")
+    if given.startswith(("postgres://", "postgresql://")):
+        yield given
+        return
+    try:
+        with postgres.throwaway_server() as url:
+            yield url
+    except postgres.PostgresUnavailable as unavailable:
+        raise pytest.fail.Exception(str(unavailable), pytrace=False) from None
 
 
 @pytest.fixture

@@ -18,3 +18,7 @@ STUDIO_FOLLOW_STEP_SECONDS = 0
 # that ignore the busy timeout, which is not how Studio runs.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.mkdtemp(), "test.sqlite3")}  # noqa: F405
+# The PostgreSQL race run (tests/test_postgres.py) may share a server with this run: it
+# names its own test database so that neither drops the other's.
+if os.environ.get("STUDIO_TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["STUDIO_TEST_DATABASE_NAME"]}  # noqa: F405
