@@ -3,6 +3,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.utils import timezone
 
@@ -386,3 +387,12 @@ class Price(models.Model):
     def __str__(self) -> str:
         sound = "with audio" if self.audio else "no audio"
         return f"{self.provider} {self.mode} {self.resolution} {sound}: ${self.usd_per_second}/s"
+
+
+class Creator(User):
+    """An account seen from the money side: the admin's creators list, with this month's
+    spend against its limits. A proxy: the same rows as the user model."""
+
+    class Meta:
+        proxy = True
+        ordering = ["username"]
