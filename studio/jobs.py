@@ -457,3 +457,29 @@ def next_check_in(max_wait: float) -> float:
     if soonest is None:
         return max_wait
     return max(0.0, min(max_wait, (soonest - timezone.now()).total_seconds()))
+
+
+def retry(job: Job) -> Job:
+    """A new job with the settings of a failed or cancelled one, made as any new job is: at
+    today's price, reserved against the creator's limits (raises quotas.QuotaExceeded) and
+    queued. The old job stays as it ended; the new one is on its own, outside any batch."""
+    if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
+        raise ValueError(
+            f"Job #{job.pk} is {job.get_status_display().lower()}; "
+            "only failed or cancelled jobs can be retried."
+        )
+    return create_job(
+        creator=job.creator,
+        provider=job.provider,
+        mode=job.mode,
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        duration=job.duration,
+        resolution=job.resolution,
+        aspect=job.aspect,
+        audio=job.audio,
+        framing=job.framing,
+        seed=job.seed,
+        image=job.image,
+        last_frame=job.last_frame,
+    )
