@@ -282,7 +282,8 @@ class Lease(models.Model):
 class Quota(models.Model):
     """A creator's limits (empty: the site's defaults) and jobs running now.
 
-    Only studio/quotas.py writes here, by conditional updates that hold under concurrency.
+    The admin's creator page sets the limits, and only them; everything else is written by
+    studio/quotas.py alone, by conditional updates that hold under concurrency.
     """
 
     creator = models.OneToOneField(
