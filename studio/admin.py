@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from studio import jobs, pricing, quotas, spending
 from studio.models import (
@@ -39,8 +40,8 @@ def _money(usd: Decimal) -> str:
     return f"${usd:.2f}"
 
 
-def _labels(names, choices: dict[str, str]) -> str:
-    return ", ".join(choices.get(name, name) for name in names) if names else "all"
+def _labels(names, choices: dict[str, str], everything: str = "all") -> str:
+    return ", ".join(choices.get(name, name) for name in names) if names else everything
 
 
 def _provider_labels() -> dict[str, str]:
@@ -108,8 +109,12 @@ class LimitsForm(forms.ModelForm):
             "monthly_budget": f"${Decimal(settings.STUDIO_DEFAULT_MONTHLY_BUDGET):.2f} (USD)",
             "monthly_seconds": f"{settings.STUDIO_DEFAULT_MONTHLY_SECONDS} s of video",
             "concurrent_jobs": f"{settings.STUDIO_DEFAULT_CONCURRENT_JOBS} jobs at once",
-            "allowed_providers": _labels(settings.STUDIO_DEFAULT_PROVIDERS, providers),
-            "allowed_resolutions": _labels(settings.STUDIO_DEFAULT_RESOLUTIONS, resolutions),
+            "allowed_providers": _labels(
+                settings.STUDIO_DEFAULT_PROVIDERS, providers, "every provider"
+            ),
+            "allowed_resolutions": _labels(
+                settings.STUDIO_DEFAULT_RESOLUTIONS, resolutions, "every resolution"
+            ),
         }
         for name, default in defaults.items():
             empty = "None ticked" if name.startswith("allowed") else "Empty"
@@ -153,7 +158,7 @@ class CreatorAdmin(admin.ModelAdmin):
     list_select_related = ["quota"]
     search_fields = ["username", "email"]
     actions = ["grant_budget", "reset_month", "suspend", "resume"]
-    fields = ["username", "this_month", "standing", "history"]
+    fields = ["account", "this_month", "standing", "history"]
     readonly_fields = fields
     inlines = [LimitsInline]
 
@@ -208,6 +213,11 @@ class CreatorAdmin(admin.ModelAdmin):
     @admin.display(description="suspended", boolean=True, ordering="is_suspended")
     def suspended(self, creator) -> bool:
         return creator.is_suspended
+
+    @admin.display(description="account")
+    def account(self, creator) -> str:
+        url = reverse("admin:auth_user_change", args=[creator.pk])
+        return format_html('{} (<a href="{}">edit the account under Users</a>)', creator, url)
 
     @admin.display(description="this month")
     def this_month(self, creator) -> str:
@@ -324,8 +334,8 @@ class BatchFilter(admin.SimpleListFilter):
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ["id", "creator", "status", "provider_name", "mode", "duration", "resolution",
-                    "cost", "charge", "error_kind", "created_at"]  # fmt: skip
+    list_display = ["id", "creator", "status", "provider_name", "duration", "resolution", "cost",
+                    "charge", "error_kind", "created_at"]  # fmt: skip
     list_filter = ["status", ProviderFilter, "charge", "error_kind", BatchFilter, "mode",
                    "resolution", ("creator", admin.RelatedOnlyFieldListFilter)]  # fmt: skip
     search_fields = ["prompt", "creator__username", "provider_job_id"]
@@ -394,11 +404,18 @@ class PriceAdmin(admin.ModelAdmin):
     """The price table. A job keeps the price it was created at, so a change here applies
     to new jobs only."""
 
-    list_display = ["provider", "mode", "resolution", "audio", "usd_per_second", "source",
-                    "as_of", "confirmed"]  # fmt: skip
+    list_display = ["provider", "mode", "resolution", "audio", "usd_per_second", "confirmed",
+                    "as_of", "source_start"]  # fmt: skip
     list_editable = ["usd_per_second"]
     list_filter = ["provider", "mode", "resolution", "audio", "confirmed"]
     search_fields = ["provider", "source"]
+
+    @admin.display(description="source", ordering="source")
+    def source_start(self, price) -> str:
+        # Sources run to a paragraph; the list shows their start, the whole on hover.
+        return format_html(
+            '<span title="{}">{}</span>', price.source, Truncator(price.source).chars(60)
+        )
 
 
 # Read-only records
@@ -426,11 +443,15 @@ class UsageAdmin(ReadOnlyAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "creator", "kind", "usd", "seconds", "month", "reason",
-                    "job_link"]  # fmt: skip
+    list_display = ["created_at", "creator", "kind", "usd", "seconds", "month_name", "job_link",
+                    "reason"]  # fmt: skip
     list_filter = ["kind", "month", ("creator", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["creator"]
     search_fields = ["creator__username", "reason"]
+
+    @admin.display(description="month", ordering="month")
+    def month_name(self, entry) -> str:
+        return f"{entry.month:%B %Y}"
 
     @admin.display(description="job", ordering="job")
     def job_link(self, entry) -> str:

@@ -197,7 +197,7 @@ def test_the_creator_page_edits_limits_and_names_the_site_defaults(client, boss,
     url = reverse("admin:studio_creator_change", args=[creator.pk])
     page = client.get(url).content.decode()
     assert "Empty: the site default, $12.00 (USD)." in page
-    assert "None ticked: the site default, all." in page
+    assert "None ticked: the site default, every provider." in page
     response = client.post(url, limits_form(
         monthly_budget="0.50", concurrent_jobs="1", allowed_providers=["local", "gemini"],
         allowed_resolutions=["720p"], suspended="on",
