@@ -1,24 +1,370 @@
-from django.contrib import admin, messages
+"""The Django admin, where the studio's money is run.
 
-from studio import jobs
-from studio.models import Clip, Job, LedgerEntry, LocalRender, Quota, SourceImage, Usage
+Every change to usage, a creator's standing or a job goes through its domain module
+(`quotas`, `jobs`); the admin never edits a balance or a status by hand.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from studio import jobs, pricing, quotas, spending
+from studio.models import (
+    Clip,
+    Creator,
+    Job,
+    LedgerEntry,
+    LocalRender,
+    Price,
+    Quota,
+    SourceImage,
+    Usage,
+)
+from studio.providers import PROVIDERS
+
+# Creators
+
+
+def _money(usd: Decimal) -> str:
+    # Annotated sums come back from SQLite with a float's digits: shown to the cent.
+    return f"${usd:.2f}"
+
+
+def _labels(names, choices: dict[str, str], everything: str = "all") -> str:
+    return ", ".join(choices.get(name, name) for name in names) if names else everything
+
+
+def _provider_labels() -> dict[str, str]:
+    return {name: cls.label for name, cls in PROVIDERS.items()}
+
+
+class LimitFilter(admin.SimpleListFilter):
+    title = "limits this month"
+    parameter_name = "limit"
+    SHARES = {"near": 80, "over": 100}
+
+    def lookups(self, request, model_admin):
+        return [
+            ("near", "Near a limit (80% or more)"),
+            ("over", "At or over a limit (100%)"),
+        ]
+
+    def queryset(self, request, queryset):
+        percent = self.SHARES.get(self.value())
+        return spending.using_at_least(queryset, percent) if percent else queryset
+
+
+class SuspendedFilter(admin.SimpleListFilter):
+    title = "suspended"
+    parameter_name = "suspended"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Suspended"), ("no", "Not suspended")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(is_suspended=self.value() == "yes")
+        return queryset
+
+
+class LimitsForm(forms.ModelForm):
+    """A creator's own limits; an empty field is the site's default, which it names."""
+
+    monthly_budget = forms.DecimalField(
+        required=False, min_value=0, max_digits=10, decimal_places=2, label="Monthly budget"
+    )
+    allowed_providers = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple
+    )
+    allowed_resolutions = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, choices=Job.Resolution.choices
+    )
+
+    class Meta:
+        model = Quota
+        fields = [
+            "monthly_budget",
+            "monthly_seconds",
+            "concurrent_jobs",
+            "allowed_providers",
+            "allowed_resolutions",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        providers = _provider_labels()
+        self.fields["allowed_providers"].choices = list(providers.items())
+        resolutions = dict(Job.Resolution.choices)
+        defaults = {
+            "monthly_budget": f"${Decimal(settings.STUDIO_DEFAULT_MONTHLY_BUDGET):.2f} (USD)",
+            "monthly_seconds": f"{settings.STUDIO_DEFAULT_MONTHLY_SECONDS} s of video",
+            "concurrent_jobs": f"{settings.STUDIO_DEFAULT_CONCURRENT_JOBS} jobs at once",
+            "allowed_providers": _labels(
+                settings.STUDIO_DEFAULT_PROVIDERS, providers, "every provider"
+            ),
+            "allowed_resolutions": _labels(
+                settings.STUDIO_DEFAULT_RESOLUTIONS, resolutions, "every resolution"
+            ),
+        }
+        for name, default in defaults.items():
+            empty = "None ticked" if name.startswith("allowed") else "Empty"
+            self.fields[name].help_text = f"{empty}: the site default, {default}."
+
+
+class LimitsInline(admin.StackedInline):
+    model = Quota
+    form = LimitsForm
+    verbose_name = verbose_name_plural = "limits"
+    can_delete = False
+    extra = 1
+    max_num = 1
+
+
+class GrantForm(forms.Form):
+    usd = forms.DecimalField(
+        label="Extra budget (USD)",
+        min_value=Decimal("0.01"),
+        max_digits=8,
+        decimal_places=2,
+        error_messages={
+            "required": "Enter the extra budget in dollars, for instance 5.00.",
+            "invalid": "Enter the extra budget in dollars, for instance 5.00.",
+            "min_value": "An extra budget must be at least $0.01.",
+            "max_decimal_places": "Give the extra budget to the cent: at most 2 decimal places.",
+            "max_digits": "An extra budget can be at most $999999.99.",
+            "max_whole_digits": "An extra budget can be at most $999999.99.",
+        },
+    )
+
+
+@admin.register(Creator)
+class CreatorAdmin(admin.ModelAdmin):
+    """Every account with this month's spend against its limits. Accounts themselves are
+    edited under Users; here only the limits, and the allowance through the actions."""
+
+    list_display = ["username", "spend", "seconds", "running", "providers", "resolutions",
+                    "suspended"]  # fmt: skip
+    list_filter = [LimitFilter, SuspendedFilter]
+    list_select_related = ["quota"]
+    search_fields = ["username", "email"]
+    actions = ["grant_budget", "reset_month", "suspend", "resume"]
+    fields = ["account", "this_month", "standing", "history"]
+    readonly_fields = fields
+    inlines = [LimitsInline]
+
+    def get_queryset(self, request):
+        return spending.with_meter(super().get_queryset(request), quotas.this_month())
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # Nothing of the account is edited here; saving it would only put back stale values.
+        pass
+
+    def save_formset(self, request, form, formset, change):
+        # Only the limits are written: saving the whole row would put back a running-jobs
+        # count or suspension that studio/quotas.py changed since the page was loaded. The
+        # row may be created at this moment by a submit too; get_or_create lets one win.
+        for limits in formset.save(commit=False):
+            quota, _ = Quota.objects.get_or_create(creator_id=form.instance.pk)
+            Quota.objects.filter(pk=quota.pk).update(
+                **{name: getattr(limits, name) for name in LimitsForm.Meta.fields}
+            )
+
+    @admin.display(description="spent this month", ordering="spent_usd")
+    def spend(self, creator) -> str:
+        share = f" ({creator.spent_usd / creator.budget_usd:.0%})" if creator.budget_usd else ""
+        return f"{_money(creator.spent_usd)} of {_money(creator.budget_usd)}{share}"
+
+    @admin.display(description="seconds", ordering="used_seconds")
+    def seconds(self, creator) -> str:
+        return f"{creator.used_seconds} s of {creator.seconds_limit} s"
+
+    @admin.display(description="running", ordering="running")
+    def running(self, creator) -> str:
+        return f"{creator.running} of {creator.concurrent_limit}"
+
+    @admin.display(description="providers")
+    def providers(self, creator) -> str:
+        quota = getattr(creator, "quota", None)
+        names = (quota and quota.allowed_providers) or settings.STUDIO_DEFAULT_PROVIDERS
+        return _labels(names, _provider_labels())
+
+    @admin.display(description="resolutions")
+    def resolutions(self, creator) -> str:
+        quota = getattr(creator, "quota", None)
+        names = (quota and quota.allowed_resolutions) or settings.STUDIO_DEFAULT_RESOLUTIONS
+        return _labels(names, dict(Job.Resolution.choices))
+
+    @admin.display(description="suspended", boolean=True, ordering="is_suspended")
+    def suspended(self, creator) -> bool:
+        return creator.is_suspended
+
+    @admin.display(description="account")
+    def account(self, creator) -> str:
+        url = reverse("admin:auth_user_change", args=[creator.pk])
+        return format_html('{} (<a href="{}">edit the account under Users</a>)', creator, url)
+
+    @admin.display(description="this month")
+    def this_month(self, creator) -> str:
+        meter = quotas.meter(creator)
+        granted = f" (${meter.limits.monthly_budget} plus ${meter.granted} granted)"
+        return (
+            f"${meter.usd} of ${meter.budget}{granted if meter.granted else ''} · "
+            f"{meter.seconds} s of {meter.limits.monthly_seconds} s · "
+            f"{meter.running} of {meter.limits.concurrent_jobs} running"
+        )
+
+    @admin.display(description="standing")
+    def standing(self, creator) -> str:
+        if creator.is_suspended:
+            return "Suspended: no new jobs. Resume from the creators list's actions."
+        return "Active. Suspend from the creators list's actions."
+
+    @admin.display(description="history")
+    def history(self, creator) -> str:
+        return format_html(
+            '<a href="{}?creator__id__exact={}">Ledger entries</a> · '
+            '<a href="{}?creator__id__exact={}">Jobs</a>',
+            reverse("admin:studio_ledgerentry_changelist"), creator.pk,
+            reverse("admin:studio_job_changelist"), creator.pk,
+        )  # fmt: skip
+
+    @admin.action(description="Grant extra budget this month", permissions=["change"])
+    def grant_budget(self, request, queryset):
+        form = GrantForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Grant extra budget",
+                "opts": self.opts,
+                "creators": queryset,
+                "form": form,
+                "month": quotas.this_month(),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/studio/creator/grant.html", context)
+        usd = form.cleaned_data["usd"]
+        for creator in queryset:
+            quotas.grant(creator, usd, by=request.user.get_username())
+            meter = quotas.meter(creator)
+            self.message_user(
+                request,
+                f"Granted {creator} ${usd} extra for {quotas.this_month():%B %Y}: their "
+                f"budget this month is now ${meter.budget}.",
+                messages.SUCCESS,
+            )
+        return None
+
+    @admin.action(description="Reset this month's spend and seconds", permissions=["change"])
+    def reset_month(self, request, queryset):
+        for creator in queryset:
+            before = quotas.meter(creator)
+            quotas.reset_month(creator, by=request.user.get_username())
+            after = quotas.meter(creator)
+            held = " (what jobs still running hold)" if after.usd or after.seconds else ""
+            self.message_user(
+                request,
+                f"Reset {creator}'s month: ${before.usd} → ${after.usd}, "
+                f"{before.seconds} s → {after.seconds} s{held}.",
+                messages.SUCCESS,
+            )
+
+    @admin.action(description="Suspend: no new jobs", permissions=["change"])
+    def suspend(self, request, queryset):
+        for creator in queryset:
+            if quotas.suspend(creator, by=request.user.get_username()):
+                self.message_user(
+                    request,
+                    f"Suspended {creator}: no new jobs until resumed; jobs running now finish.",
+                    messages.SUCCESS,
+                )
+            else:
+                self.message_user(request, f"{creator} was already suspended.", messages.WARNING)
+
+    @admin.action(description="Resume", permissions=["change"])
+    def resume(self, request, queryset):
+        for creator in queryset:
+            if quotas.resume(creator, by=request.user.get_username()):
+                self.message_user(request, f"Resumed {creator}.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{creator} was not suspended.", messages.WARNING)
+
+
+# Jobs
+
+
+class ProviderFilter(admin.SimpleListFilter):
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request, model_admin):
+        return list(_provider_labels().items())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(provider=self.value()) if self.value() else queryset
+
+
+class BatchFilter(admin.SimpleListFilter):
+    title = "batch"
+    parameter_name = "batch"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "In a batch"), ("no", "On its own")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(batch__isnull=self.value() == "no")
+        return queryset
 
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ["id", "creator", "status", "provider", "mode", "duration", "resolution",
-                    "estimated_cost", "created_at"]  # fmt: skip
-    list_filter = ["status", "provider", "mode", "resolution"]
+    list_display = ["id", "creator", "status", "provider_name", "duration", "resolution", "cost",
+                    "charge", "error_kind", "created_at"]  # fmt: skip
+    list_filter = ["status", ProviderFilter, "charge", "error_kind", BatchFilter, "mode",
+                   "resolution", ("creator", admin.RelatedOnlyFieldListFilter)]  # fmt: skip
     search_fields = ["prompt", "creator__username", "provider_job_id"]
     raw_id_fields = ["creator", "image", "last_frame"]
-    actions = ["cancel_jobs"]
+    actions = ["cancel_jobs", "retry_jobs"]
 
-    # Status changes only through the job engine (jobs.py), never by editing a row.
+    # Status changes only through the job engine (jobs.py), never by editing a row. Nor are
+    # jobs deleted: a reserved one would hold its running slot and money for good, and a
+    # finished one is the record of what was charged.
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_retry_permission(self, request) -> bool:
+        # A retry spends the creator's money again: it takes more than the right to look.
+        return request.user.has_perm("studio.change_job")
+
+    @admin.display(description="provider", ordering="provider")
+    def provider_name(self, job) -> str:
+        return job.provider_label
+
+    @admin.display(description="cost", ordering="estimated_cost")
+    def cost(self, job) -> str:
+        return f"${job.estimated_cost}"
 
     @admin.action(description="Cancel the selected jobs", permissions=["view"])
     def cancel_jobs(self, request, queryset):
@@ -30,6 +376,89 @@ class JobAdmin(admin.ModelAdmin):
                 request, f"{skipped} job(s) had already finished or were saving their clip.",
                 messages.WARNING,
             )  # fmt: skip
+
+    @admin.action(description="Retry the selected failed or cancelled jobs", permissions=["retry"])
+    def retry_jobs(self, request, queryset):
+        for job in queryset.select_related("creator", "image", "last_frame"):
+            try:
+                new = jobs.retry(job)
+            except (ValueError, quotas.QuotaExceeded, pricing.UnknownPrice) as exc:
+                self.message_user(
+                    request, f"Job #{job.pk} of {job.creator} was not retried: {exc}",
+                    messages.WARNING if isinstance(exc, ValueError) else messages.ERROR,
+                )  # fmt: skip
+            else:
+                self.message_user(
+                    request,
+                    f"Job #{job.pk} of {job.creator} was retried as job #{new.pk} "
+                    f"(${new.estimated_cost} reserved).",
+                    messages.SUCCESS,
+                )
+
+
+# Prices
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    """The price table. A job keeps the price it was created at, so a change here applies
+    to new jobs only."""
+
+    list_display = ["provider", "mode", "resolution", "audio", "usd_per_second", "confirmed",
+                    "as_of", "source_start"]  # fmt: skip
+    list_editable = ["usd_per_second"]
+    list_filter = ["provider", "mode", "resolution", "audio", "confirmed"]
+    search_fields = ["provider", "source"]
+
+    @admin.display(description="source", ordering="source")
+    def source_start(self, price) -> str:
+        # Sources run to a paragraph; the list shows their start, the whole on hover.
+        return format_html(
+            '<span title="{}">{}</span>', price.source, Truncator(price.source).chars(60)
+        )
+
+
+# Read-only records
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written only by studio/quotas.py; the admin looks, never edits."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Usage)
+class UsageAdmin(ReadOnlyAdmin):
+    list_display = ["creator", "month", "usd", "seconds", "granted_usd"]
+    list_filter = ["month"]
+    search_fields = ["creator__username"]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "creator", "kind", "usd", "seconds", "month_name", "job_link",
+                    "reason"]  # fmt: skip
+    list_filter = ["kind", "month", ("creator", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["creator"]
+    search_fields = ["creator__username", "reason"]
+
+    @admin.display(description="month", ordering="month")
+    def month_name(self, entry) -> str:
+        return f"{entry.month:%B %Y}"
+
+    @admin.display(description="job", ordering="job")
+    def job_link(self, entry) -> str:
+        if entry.job_id is None:
+            return "—"
+        url = reverse("admin:studio_job_change", args=[entry.job_id])
+        return format_html('<a href="{}">#{}</a>', url, entry.job_id)
 
 
 @admin.register(Clip)
@@ -59,38 +488,85 @@ class LocalRenderAdmin(admin.ModelAdmin):
     list_filter = ["status"]
 
 
-@admin.register(Quota)
-class QuotaAdmin(admin.ModelAdmin):
-    """Limits per creator; empty fields use the site defaults (STUDIO_DEFAULT_* settings)."""
-
-    list_display = ["creator", "monthly_budget", "monthly_seconds", "concurrent_jobs",
-                    "suspended", "running_jobs"]  # fmt: skip
-    list_filter = ["suspended"]
-    search_fields = ["creator__username"]
-    raw_id_fields = ["creator"]
-    readonly_fields = ["running_jobs"]
+# The spending dashboard
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Written only by studio/quotas.py; the admin looks, never edits."""
+class MonthForm(forms.Form):
+    FIRST, LAST = date(2000, 1, 1), date(2999, 12, 1)
 
-    def has_add_permission(self, request):
-        return False
+    month = forms.DateField(
+        input_formats=["%Y-%m"],
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+        error_messages={
+            "required": "Choose a month.",
+            "invalid": "Write the month as YYYY-MM, for instance 2026-11.",
+        },
+    )
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Usage)
-class UsageAdmin(ReadOnlyAdmin):
-    list_display = ["creator", "month", "usd", "seconds"]
-    list_filter = ["month"]
+    def clean_month(self) -> date:
+        month = self.cleaned_data["month"]
+        if not self.FIRST <= month <= self.LAST:
+            raise forms.ValidationError("Choose a month from 2000 to 2999.")
+        return month
 
 
-@admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "creator", "job", "kind", "usd", "seconds", "month", "reason"]
-    list_filter = ["kind", "month"]
+# The chart's geometry, in SVG user units: room on the left for the dollar axis and below
+# for the day numbers.
+CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM = 720, 220, 56, 24
+CHART_FLOOR = CHART_HEIGHT - CHART_BOTTOM
+
+
+@dataclass(frozen=True)
+class Bar:
+    day: date
+    usd: Decimal
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @property
+    def centre(self) -> float:
+        return round(self.x + self.width / 2, 1)
+
+
+def day_bars(days: list[spending.DaySpend]) -> list[Bar]:
+    """One bar a day, the month's biggest day reaching nearly to the top."""
+    top = max((day.usd for day in days), default=Decimal("0"))
+    slot = (CHART_WIDTH - CHART_LEFT) / max(len(days), 1)
+    bars = []
+    for n, day in enumerate(days):
+        height = float(day.usd / top) * (CHART_FLOOR - 8) if top else 0.0
+        x = CHART_LEFT + n * slot + slot * 0.15
+        bars.append(
+            Bar(day.day, day.usd, round(x, 1), round(CHART_FLOOR - height, 1),
+                round(slot * 0.7, 1), round(height, 1))
+        )  # fmt: skip
+    return bars
+
+
+@admin.site.admin_view
+def dashboard(request):
+    """Spend per day, per provider and per creator, and how each provider did, in a month."""
+    if not request.user.has_perm("studio.view_ledgerentry"):
+        raise PermissionDenied
+    month = quotas.this_month()
+    form = MonthForm(request.GET if "month" in request.GET else None, initial={"month": month})
+    if form.is_valid():
+        month = form.cleaned_data["month"]
+    figures = spending.month_figures(month)
+    bars = day_bars(figures.days)
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Spending in {month:%B %Y}",
+        "form": form,
+        "figures": figures,
+        "bars": bars,
+        "top": max((bar.usd for bar in bars), default=Decimal("0")),
+        "chart": {"width": CHART_WIDTH, "height": CHART_HEIGHT, "left": CHART_LEFT,
+                  "floor": CHART_FLOOR},
+        "previous": (month - timedelta(days=1)).replace(day=1),
+        "following": spending.following(month),
+        "time_zone": settings.TIME_ZONE,
+    }  # fmt: skip
+    return TemplateResponse(request, "admin/studio/dashboard.html", context)

@@ -99,6 +99,8 @@ class JobForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.creator = creator
         self.limits = quotas.limits_of(creator)
+        if not settings.STUDIO_FAILOVER:
+            del self.fields["allow_failover"]
         self.fields["provider"].initial = settings.STUDIO_PROVIDER
         unavailable = {name: cls().unavailable_reason() for name, cls in PROVIDERS.items()}
         for name in PROVIDERS:
@@ -205,6 +207,12 @@ class JobForm(forms.Form):
         help_text="Same seed, same result. Leave empty for a random one.",
     )
 
+    allow_failover = forms.BooleanField(
+        required=False,
+        label="If this provider cannot take the job, use another that makes the same clip",
+        help_text="Only before any provider accepts it; the price may differ and is "
+        "checked against what you have left.",
+    )
     # Batch variations: every prompt line, at every duration, in every copy becomes its own clip.
     copies = forms.IntegerField(
         required=False,
@@ -397,6 +405,7 @@ class JobForm(forms.Form):
                 audio=data["audio"],
                 image=image,
                 last_frame=last,
+                allow_failover=data.get("allow_failover", False),
             )
 
     def _stored(self, still) -> SourceImage:

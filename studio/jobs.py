@@ -85,6 +85,7 @@ def _new_job(
     seed: int | None = None,
     image: SourceImage | None = None,
     last_frame: SourceImage | None = None,
+    allow_failover: bool = False,
 ) -> Job:
     price = pricing.quote(
         provider=provider, mode=mode, resolution=resolution, audio=audio, seconds=duration
@@ -104,6 +105,7 @@ def _new_job(
         seed=seed,
         image=image,
         last_frame=last_frame,
+        allow_failover=allow_failover,
         price_per_second=price.usd_per_second,
         estimated_cost=price.cost,
         next_check_at=timezone.now() + TASK_GRACE,
@@ -448,3 +450,30 @@ def cancel_at_provider(job_id: int) -> None:
     job = Job.objects.get(pk=job_id)
     if job.provider_job_id and job.status in (Job.Status.CANCELLED, Job.Status.FAILED):
         _cancel_at_provider(job, handle_for(job))
+
+
+def retry(job: Job) -> Job:
+    """A new job with the settings of a failed or cancelled one, made as any new job is: at
+    today's price, reserved against the creator's limits (raises quotas.QuotaExceeded) and
+    queued. The old job stays as it ended; the new one is on its own, outside any batch."""
+    if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
+        raise ValueError(
+            f"Job #{job.pk} is {job.get_status_display().lower()}; "
+            "only failed or cancelled jobs can be retried."
+        )
+    return create_job(
+        creator=job.creator,
+        provider=job.provider,
+        mode=job.mode,
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        duration=job.duration,
+        resolution=job.resolution,
+        aspect=job.aspect,
+        audio=job.audio,
+        framing=job.framing,
+        seed=job.seed,
+        image=job.image,
+        last_frame=job.last_frame,
+        allow_failover=job.allow_failover,
+    )

@@ -3,6 +3,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.utils import timezone
 
@@ -177,10 +178,11 @@ class Job(models.Model):
 
     @property
     def provider_label(self) -> str:
-        from studio.providers import PROVIDERS  # providers import this module
+        return _provider_label(self.provider)
 
-        cls = PROVIDERS.get(self.provider)
-        return cls.label if cls else self.provider
+    @property
+    def failed_over_from_label(self) -> str:
+        return _provider_label(self.failed_over_from)
 
     def move(self, from_states, to: str, **fields) -> bool:
         """Change status only if it is still one of `from_states`: the one way status changes.
@@ -212,6 +214,13 @@ class Job(models.Model):
             for name, value in fields.items():
                 setattr(self, name, value)
         return bool(moved)
+
+
+def _provider_label(name: str) -> str:
+    from studio.providers import PROVIDERS  # providers import this module
+
+    cls = PROVIDERS.get(name)
+    return cls.label if cls else name
 
 
 class Clip(models.Model):
@@ -286,7 +295,8 @@ class Lease(models.Model):
 class Quota(models.Model):
     """A creator's limits (empty: the site's defaults) and jobs running now.
 
-    Only studio/quotas.py writes here, by conditional updates that hold under concurrency.
+    The admin's creator page sets the limits, and only them; everything else is written by
+    studio/quotas.py alone, by conditional updates that hold under concurrency.
     """
 
     creator = models.OneToOneField(
@@ -392,3 +402,12 @@ class Price(models.Model):
     def __str__(self) -> str:
         sound = "with audio" if self.audio else "no audio"
         return f"{self.provider} {self.mode} {self.resolution} {sound}: ${self.usd_per_second}/s"
+
+
+class Creator(User):
+    """An account seen from the money side: the admin's creators list, with this month's
+    spend against its limits. A proxy: the same rows as the user model."""
+
+    class Meta:
+        proxy = True
+        ordering = ["username"]

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from studio import admin as studio_admin
 from studio import views
 
 urlpatterns = [
@@ -22,5 +23,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.health, name="health"),
     path("favicon.ico", views.favicon),
+    # Before the admin's own URLs, which would answer 404 for it.
+    path("admin/studio/dashboard/", studio_admin.dashboard, name="admin_dashboard"),
     path("admin/", admin.site.urls),
 ]

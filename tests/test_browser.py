@@ -4,6 +4,7 @@ renderer, the demo account."""
 
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -413,7 +414,6 @@ def admin_sign_in(page, studio_url):
 
 
 def test_admin_lowers_a_budget_and_the_next_submit_is_refused(page, studio_url):
-    # The demo creator has submitted before, so they have a quota row for the admin to edit.
     sign_in(page, studio_url)
     page.get_by_label("Mode").select_option("text")
     page.get_by_label("Prompt", exact=True).fill("A quiet harbour, free")
@@ -423,9 +423,10 @@ def test_admin_lowers_a_budget_and_the_next_submit_is_refused(page, studio_url):
     page.context.clear_cookies()
 
     admin_sign_in(page, studio_url)
-    page.goto(f"{studio_url}/admin/studio/quota/?q=demo")
+    page.goto(f"{studio_url}/admin/studio/creator/?q=demo")
     page.locator("#result_list tbody a").first.click()
-    page.get_by_label("Monthly budget").fill("0.10")
+    expect(page.locator(".field-this_month")).to_contain_text("of $10.00")
+    page.get_by_role("spinbutton", name="Monthly budget").fill("0.10")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
     page.context.clear_cookies()
@@ -444,9 +445,9 @@ def test_admin_lowers_a_budget_and_the_next_submit_is_refused(page, studio_url):
 
     # Put it back for whoever runs next against this server.
     admin_sign_in(page, studio_url)
-    page.goto(f"{studio_url}/admin/studio/quota/?q=demo")
+    page.goto(f"{studio_url}/admin/studio/creator/?q=demo")
     page.locator("#result_list tbody a").first.click()
-    page.get_by_label("Monthly budget").fill("")
+    page.get_by_role("spinbutton", name="Monthly budget").fill("")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
 
@@ -472,3 +473,97 @@ def test_a_batch_of_variations_shows_its_total_then_makes_every_clip(page, studi
     for i in range(2):
         expect(rows.nth(i).locator(".badge")).to_have_text("Done", timeout=90_000)
     expect(page.get_by_role("link", name="Open clip")).to_have_count(2)
+
+
+def test_admin_grants_extra_budget_from_the_creators_list(page, studio_url):
+    # To the admin's own account: the demo creator's budget stays as other tests expect it.
+    admin_sign_in(page, studio_url)
+    page.get_by_role("link", name="Creators").click()
+    boss = page.locator("#result_list tbody tr", has_text="boss")
+    expect(boss).to_contain_text("$0.00 of $10.00")
+    boss.get_by_role("checkbox").check()
+    page.locator("select[name='action']").select_option(label="Grant extra budget this month")
+    page.get_by_role("button", name="Go").click()
+    expect(page.get_by_role("heading", name="Grant extra budget")).to_be_visible()
+    page.get_by_label("Extra budget (USD)").fill("0")
+    page.get_by_role("button", name="Grant").click()
+    expect(page.locator(".errorlist")).to_contain_text("An extra budget must be at least $0.01.")
+    page.get_by_label("Extra budget (USD)").fill("2.50")
+    page.get_by_role("button", name="Grant").click()
+    expect(page.locator(".messagelist")).to_contain_text("Granted boss $2.50 extra")
+    expect(boss).to_contain_text("$0.00 of $12.50")
+
+    page.get_by_role("link", name="Near a limit (80% or more)").click()
+    expect(page.locator("#result_list tbody tr", has_text="boss")).to_have_count(0)
+
+
+def test_admin_retries_a_failed_job(page, studio_url):
+    sign_in(page, studio_url)
+    page.get_by_label("Mode").select_option("text")
+    page.get_by_label("Prompt", exact=True).fill("A refused storm [fail:policy@submit]")
+    page.get_by_label("Provider", exact=True).select_option("fal")
+    page.get_by_label("Duration").select_option("8")
+    page.get_by_role("button", name="Generate clip").click()
+    expect(page.get_by_test_id("status")).to_have_text("Failed", timeout=30_000)
+    page.context.clear_cookies()
+
+    admin_sign_in(page, studio_url)
+    page.goto(f"{studio_url}/admin/studio/job/?q=refused+storm")
+    page.get_by_role("link", name="Content policy").click()
+    failed = page.locator("#result_list tbody tr").first
+    expect(failed).to_contain_text("Not charged")
+    failed.get_by_role("checkbox").check()
+    page.locator("select[name='action']").select_option(
+        label="Retry the selected failed or cancelled jobs"
+    )
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator(".messagelist")).to_contain_text("was retried as job #")
+
+    page.goto(f"{studio_url}/admin/studio/ledgerentry/?q=demo")
+    expect(page.locator("#result_list")).to_contain_text("Reserved")
+
+
+def test_admin_edits_a_price_in_the_price_list(page, studio_url):
+    admin_sign_in(page, studio_url)
+    page.get_by_role("link", name="Prices").click()
+    filters = page.locator("#changelist-filter")
+    filters.get_by_role("link", name="oxen").click()
+    filters.get_by_role("link", name="First and last frame").click()
+    filters.get_by_role("link", name="1080p").click()
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(2)  # with and without audio
+    price = rows.first.locator("input[name$='usd_per_second']")
+    was = price.input_value()
+    price.fill("0.1234")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".messagelist")).to_contain_text("1 price was changed successfully.")
+    expect(price).to_have_value("0.1234")
+    price.fill(was)
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".messagelist")).to_contain_text("1 price was changed successfully.")
+
+
+def test_admin_reads_the_spending_dashboard(page, studio_url):
+    from calendar import monthrange
+
+    from studio import quotas
+
+    month = quotas.this_month()
+    admin_sign_in(page, studio_url)
+    page.get_by_role("link", name="Spending dashboard").click()
+    expect(page.get_by_role("heading", name=f"Spending in {month:%B %Y}")).to_be_visible()
+    chart = page.get_by_role("img", name=re.compile("Spend per day"))
+    expect(chart).to_be_visible()
+    expect(chart.locator("rect.bar")).to_have_count(monthrange(month.year, month.month)[1])
+    page.get_by_text("Spend per day as figures").click()
+    expect(page.locator("#days")).to_be_visible()
+
+    page.get_by_label("Month").fill("2024-02")
+    page.get_by_role("button", name="Show").click()
+    expect(page.get_by_role("heading", name="Spending in February 2024")).to_be_visible()
+    expect(chart.locator("rect.bar")).to_have_count(29)
+    expect(page.get_by_test_id("headline")).to_contain_text("Spent in February 2024: $0.00")
+
+    page.goto(f"{studio_url}/admin/studio/dashboard/?month=2026-13")
+    expect(page.locator(".errornote")).to_contain_text("Write the month as YYYY-MM")
+    expect(chart).to_be_visible()
