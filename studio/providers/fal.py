@@ -87,7 +87,12 @@ class FalProvider(http.HttpProvider):
         endpoint = ENDPOINTS[request.mode]
         payload = self._input(request)
         url = f"{settings.FAL_QUEUE_URL.rstrip('/')}/{endpoint}"
-        data = self._json(self._send("POST", url, json=payload, submitting=True), submitting=True)
+        extra = {}
+        if webhook := http.webhook_url(self.name):
+            extra["params"] = {"fal_webhook": webhook}  # §1.8: fal POSTs there when done
+        data = self._json(
+            self._send("POST", url, json=payload, submitting=True, **extra), submitting=True
+        )
         try:
             state = {key: str(data[key]) for key in ("status_url", "response_url", "cancel_url")}
             request_id = str(data["request_id"])

@@ -142,7 +142,12 @@ class GeminiProvider(http.HttpProvider):
         }
         if request.negative_prompt:
             parameters["negativePrompt"] = request.negative_prompt
-        return {"instances": [instance], "parameters": parameters}
+        body = {"instances": [instance], "parameters": parameters}
+        webhook = http.webhook_url(self.name)
+        if webhook and settings.GEMINI_WEBHOOK_SECRET:
+            # A per-request webhook (§2.4, §2.8); user_metadata finds the job again.
+            body["webhookConfig"] = {"uris": [webhook], "user_metadata": {"job": request.reference}}
+        return body
 
     # ----------------------------------------------------------------------- transport
 
