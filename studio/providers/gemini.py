@@ -5,7 +5,8 @@ the request shapes below are those its last 2.x release sent (§2.1, §2.4).
 
 submit: POST {GEMINI_API_URL}/models/{model}:predictLongRunning → an operation name.
 poll: GET {GEMINI_API_URL}/{name} until `done`. The video is downloaded with the API key.
-No cancel is documented.
+No cancel is documented. With STUDIO_PUBLIC_URL and GEMINI_WEBHOOK_SECRET set, submit adds a
+webhookConfig (§2.4, §2.8; studio/webhooks.py verifies the events).
 
 Not sent, deliberately: `seed` and `generateAudio`. The SDK refuses both on the Gemini API
 ("only supported in … Agent Platform mode"), so there is no documented way to set a seed or
