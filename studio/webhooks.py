@@ -135,9 +135,8 @@ def _job_for(delivery: Delivery) -> Job | None:
     payload = delivery.payload
     if delivery.provider == "fal":
         # gateway_request_id differs from request_id only when fal retried the request (§1.3).
-        ids = {payload.get("request_id"), payload.get("gateway_request_id"), delivery.delivery_id}
-        ids = {i for i in ids if isinstance(i, str) and i}
-        return waiting.filter(provider_job_id__in=ids).first()
+        ids = [payload.get("request_id"), payload.get("gateway_request_id"), delivery.delivery_id]
+        return waiting.filter(provider_job_id__in=[i for i in ids if isinstance(i, str)]).first()
     # Gemini's thin payload: {"type": "video.generated", "data": {"id": …, …}}. Where it
     # echoes a dynamic webhook's user_metadata is not documented, so both places are read.
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
@@ -244,7 +243,8 @@ def forget_fal_keys() -> None:
 
 def _fetch_fal_keys(url: str) -> tuple[Ed25519PublicKey, ...]:
     try:
-        response = http.shared_client().get(url, timeout=JWKS_TIMEOUT)
+        # The URL is the operator's, not the sender's, so its redirects are followed.
+        response = http.shared_client().get(url, timeout=JWKS_TIMEOUT, follow_redirects=True)
     except http.TRANSPORT_ERRORS as exc:
         log.warning("fetching fal's webhook keys failed: %s", type(exc).__name__)
         raise KeysUnavailable("fal's keys could not be fetched") from None

@@ -230,6 +230,18 @@ def test_a_signed_fal_webhook_for_no_job_of_ours_is_acknowledged(emulator, clien
     assert status_calls(emulator, "fal") == []
 
 
+def test_a_signed_fal_body_with_odd_ids_is_acknowledged_without_an_error(emulator, client):
+    body = json.dumps({"request_id": ["a", "list"], "gateway_request_id": {"a": 1}}).encode()
+    headers = fal_headers(emulator.fal_signing_key, "req-odd", body)
+    assert post(client, FAL_URL, body, headers).status_code == 200
+
+
+def test_a_signed_gemini_body_with_odd_fields_is_acknowledged_without_an_error(emulator, client):
+    body = json.dumps({"data": {"id": ["x"], "user_metadata": "job"}, "user_metadata": 3}).encode()
+    headers = gemini_headers(emulator.gemini_webhook_secret, body)
+    assert post(client, GEMINI_URL, body, headers).status_code == 200
+
+
 def test_fals_gateway_request_id_finds_a_retried_request(emulator, client, fal_job):
     body = fal_body("retried-id", gateway_request_id=fal_job.provider_job_id)
     headers = fal_headers(emulator.fal_signing_key, "retried-id", body)
