@@ -3,6 +3,7 @@ creator's ids are simply not found."""
 
 import json
 import logging
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -346,7 +347,7 @@ def gemini_webhook(request):
     return _webhook(request, "gemini", webhooks.verify_gemini)
 
 
-def _webhook(request, provider: str, verify) -> HttpResponse:
+def _webhook(request, provider: str, verify: Callable[..., webhooks.Delivery]) -> HttpResponse:
     """Verify, then act; any 2xx tells the provider to stop retrying, so a delivery for no
     job of ours is answered 200 too."""
     try:
