@@ -23,6 +23,13 @@ timeout, malformed) fail `fail_times` times per job and stage, then recover (0 =
 Keys: "invalid" is refused as a bad key and "no-credit" as an account without credit; any
 other non-empty key is accepted.
 
+Webhooks: a fal job submitted with `?fal_webhook=URL` is POSTed its webhook (§1.8: `OK` with
+the video, or `ERROR` with the error) when it ends, signed with an Ed25519 key made at start
+whose JWKS is served at {origin}/fal/jwks.json. A Gemini job submitted with `webhookConfig`
+is POSTed a `video.generated` event when its clip is made, signed the Standard Webhooks way
+with `gemini_webhook_secret` (Gemini documents no event for a failed video, so a failure
+sends none). `settings()` carries both for Studio.
+
 No Django here: the emulator runs in a test's thread or under `manage.py provider_emulator`.
 """
 
@@ -31,12 +38,16 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import io
 import json
 import re
+import secrets
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,6 +57,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from PIL import Image, UnidentifiedImageError
 
 from studio import video
@@ -84,6 +97,9 @@ AIMLAPI_MODELS = {
     "veo-3.1-lite-generate-001": (("720P", "1080P"), "last_image_url"),
 }
 OXEN_MODEL = "google-veo-3-1-lite"
+# Who the emulator's fal webhooks say they are for (X-Fal-Webhook-User-Id).
+FAL_USER_ID = "emulator-user"
+WEBHOOK_TIMEOUT = 10.0
 
 
 class FailureSpec:
@@ -119,6 +135,20 @@ class Recorded:
             return json.loads(self.body)
         except ValueError:
             return None
+
+
+@dataclass(frozen=True)
+class SentWebhook:
+    """One webhook the emulator POSTed, and the answer it got (0: no answer)."""
+
+    provider: str
+    url: str
+    body: bytes
+    status: int
+
+    @property
+    def json(self):
+        return json.loads(self.body)
 
 
 @dataclass
@@ -224,6 +254,11 @@ class Emulator:
         self.hang_seconds = hang_seconds
         self.retry_after = retry_after
         self.requests: list[Recorded] = []
+        self.webhooks_sent: list[SentWebhook] = []
+        # Made fresh for each emulator: nothing to keep secret, nothing to configure.
+        self.fal_signing_key = Ed25519PrivateKey.generate()
+        self.gemini_webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        self._generation = 0  # webhooks still pending from before a reset() are dropped
         self.routes: dict[tuple[str, str], Reply | Callable[[], Reply]] = {}
         self._jobs: dict[str, Job] = {}
         self._uploads: dict[str, tuple[str, bytes]] = {}
@@ -273,7 +308,8 @@ class Emulator:
         return f"http://{host}:{port}"
 
     def settings(self, origin: str | None = None) -> dict[str, str]:
-        """The base-URL settings that point Studio here."""
+        """The settings that point Studio here: base URLs, and what verifies the webhooks
+        (they are asked for only when Studio's STUDIO_PUBLIC_URL is set too)."""
         origin = origin or self.origin
         return {
             "FAL_QUEUE_URL": f"{origin}/fal/queue",
@@ -281,6 +317,8 @@ class Emulator:
             "GEMINI_API_URL": f"{origin}/gemini/v1beta",
             "AIMLAPI_URL": f"{origin}/aimlapi",
             "OXEN_API_URL": f"{origin}/oxen",
+            "FAL_JWKS_URL": f"{origin}/fal/jwks.json",
+            "GEMINI_WEBHOOK_SECRET": self.gemini_webhook_secret,
         }
 
     def reset(self) -> None:
@@ -292,6 +330,8 @@ class Emulator:
             self._uploads.clear()
             self._failures_left.clear()
             self.fail = []
+            self.webhooks_sent.clear()
+            self._generation += 1
 
     def requests_to(self, provider: str, method: str | None = None) -> list[Recorded]:
         with self._lock:
@@ -390,6 +430,39 @@ class Emulator:
             return "queued", ahead, 0.0
         return "running", None, (elapsed - queue_end) / max(job.latency - queue_end, 1e-9)
 
+    def _webhook_later(self, job: Job, provider: str, url: str, build: Callable[[], Reply]):
+        """POST what `build` makes (its body and headers) to `url` once `job` has ended,
+        as the provider does; `build` returns None when there is nothing to send."""
+        generation = self._generation
+
+        def send() -> None:
+            if self._stopping.wait(job.latency):
+                return
+            if job.clip is not None:
+                try:
+                    job.clip.result()  # the result is ready when the webhook says so
+                except Exception:
+                    return  # the emulator is stopping
+            reply = build()
+            if reply is None or generation != self._generation:
+                return
+            request = urllib.request.Request(
+                url, data=reply.body, method="POST", headers=dict(reply.headers)
+            )
+            request.add_header("Content-Type", "application/json")
+            try:
+                with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as answer:
+                    status = answer.status
+            except urllib.error.HTTPError as refused:
+                status = refused.code
+            except (OSError, ValueError):
+                status = 0
+            with self._lock:
+                if generation == self._generation:
+                    self.webhooks_sent.append(SentWebhook(provider, url, reply.body, status))
+
+        threading.Thread(target=send, name="emulator-webhook", daemon=True).start()
+
     def _hang_then(self, reply: Reply) -> Reply:
         reply.hang = True
         return reply
@@ -409,6 +482,8 @@ class Emulator:
             return self._fal_rest(method, rest[len("rest/") :], query, headers, origin)
         if rest.startswith("cdn/"):
             return self._fal_cdn(method, rest[len("cdn/") :], headers, body, origin)
+        if rest == "jwks.json" and method == "GET":
+            return _json(200, fal_jwks(self.fal_signing_key.public_key()))
         if not rest.startswith("queue/"):
             return _fal_error(404, "Not Found")
         route = rest[len("queue/") :]
@@ -416,7 +491,7 @@ class Emulator:
         if auth is not None:
             return auth
         if method == "POST" and route in FAL_ENDPOINTS:
-            return self._fal_submit(route, body, origin)
+            return self._fal_submit(route, body, origin, query.get("fal_webhook", [""])[0])
         match = re.fullmatch(rf"{re.escape(FAL_APP)}/requests/([0-9a-f]+)(/status|/cancel)?", route)
         if not match:
             # Includes URLs rebuilt with the endpoint's sub-path: fal's are owner/alias only.
@@ -442,7 +517,7 @@ class Emulator:
             "cancel_url": f"{base}/cancel",
         }
 
-    def _fal_submit(self, endpoint: str, body: bytes, origin: str) -> Reply:
+    def _fal_submit(self, endpoint: str, body: bytes, origin: str, webhook: str) -> Reply:
         data = _load(body)
         prompt = data.get("prompt") if isinstance(data, dict) else None
         failures = self._failures_for(prompt)
@@ -476,12 +551,39 @@ class Emulator:
                 last,
             ),
         )
+        if webhook.startswith(("http://", "https://")):
+            self._webhook_later(job, "fal", webhook, lambda: self._fal_webhook(job, origin))
         reply = _json(
             200, {**self._fal_urls(job, origin), "status": "IN_QUEUE", "queue_position": 0}
         )
         if spec is not None:  # timeout / malformed: the job exists, the answer is lost
             return self._transient(spec, {"ok": lambda: reply})
         return reply
+
+    def _fal_webhook(self, job: Job, origin: str) -> Reply:
+        """The signed webhook of a fal job that has ended (§1.8)."""
+        envelope = {"request_id": job.id, "gateway_request_id": job.id}
+        result = self._fal_result(job, origin)
+        if result.status == 200:
+            envelope.update(status="OK", payload=json.loads(result.body))
+        else:
+            envelope.update(
+                status="ERROR",
+                error=f"Invalid status code: {result.status}",
+                payload=json.loads(result.body),
+            )
+        body = json.dumps(envelope).encode()
+        timestamp = str(int(time.time()))
+        signature = fal_webhook_signature(
+            self.fal_signing_key, job.id, FAL_USER_ID, timestamp, body
+        )
+        headers = {
+            "X-Fal-Webhook-Request-Id": job.id,
+            "X-Fal-Webhook-User-Id": FAL_USER_ID,
+            "X-Fal-Webhook-Timestamp": timestamp,
+            "X-Fal-Webhook-Signature": signature,
+        }
+        return Reply(200, body, headers=headers)
 
     def _fal_image(self, url) -> bytes | None:
         if not isinstance(url, str):
@@ -694,6 +796,15 @@ class Emulator:
             parameters.get("aspectRatio", "16:9"), parameters.get("resolution", "720p"), None
         )
         job = self._new_job("gemini", failures)
+        config = data.get("webhookConfig")
+        if isinstance(config, dict):
+            for uri in config.get("uris") or []:
+                self._webhook_later(
+                    job,
+                    "gemini",
+                    uri,
+                    lambda: self._gemini_webhook(job, origin, config.get("user_metadata")),
+                )
         self._render_later(
             job,
             ClipParams(
@@ -711,6 +822,35 @@ class Emulator:
         if spec is not None:
             return self._transient(spec, {"ok": lambda: reply})
         return reply
+
+    def _gemini_webhook(self, job: Job, origin: str, metadata) -> Reply | None:
+        """The signed `video.generated` event of a Gemini job whose clip was made (§2.8)."""
+        if job.run_failure() or job.clip is None:
+            return None
+        data = {
+            "id": job.id,
+            "output_file_uri": f"{origin}/gemini/v1beta/files/{job.id}:download?alt=media",
+            "file_name": f"files/{job.id}",
+        }
+        if metadata is not None:
+            data["user_metadata"] = metadata  # where it comes back is UNCONFIRMED
+        event = {
+            "type": "video.generated",
+            "version": "v1",
+            "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "data": data,
+        }
+        body = json.dumps(event).encode()
+        message_id = f"msg_{uuid.uuid4().hex}"
+        timestamp = str(int(time.time()))
+        headers = {
+            "webhook-id": message_id,
+            "webhook-timestamp": timestamp,
+            "webhook-signature": standard_webhook_signature(
+                self.gemini_webhook_secret, message_id, timestamp, body
+            ),
+        }
+        return Reply(200, body, headers=headers)
 
     def _gemini_operation(self, job_id: str, origin: str) -> Reply:
         job = self._job("gemini", job_id)
@@ -1174,6 +1314,14 @@ def _gemini_validate(data) -> str:
     extra = sorted(set(data) - {"instances", "parameters", "webhookConfig"})
     if extra:
         return f'Invalid JSON payload received. Unknown name "{extra[0]}": Cannot find field.'
+    config = data.get("webhookConfig", {})
+    if not isinstance(config, dict) or set(config) - {"uris", "user_metadata"}:
+        return "webhookConfig takes uris and user_metadata."
+    uris = config.get("uris", [])
+    if not isinstance(uris, list) or not all(isinstance(u, str) and u for u in uris):
+        return "webhookConfig.uris must be a list of URLs."
+    if not isinstance(config.get("user_metadata", {}), dict):
+        return "webhookConfig.user_metadata must be an object."
     instances = data.get("instances")
     if not isinstance(instances, list) or len(instances) != 1 or not isinstance(instances[0], dict):
         return "* instances: exactly one instance is required."
@@ -1388,6 +1536,37 @@ def _oxen_validate(data: dict) -> str:
         if value.startswith("data:") and _image_size(_data_uri_bytes(value)) is None:
             return failed("input_image: could not decode the image")
     return ""
+
+
+# --------------------------------------------------------------------------- webhook signing
+# The signing side of studio/webhooks.py, written separately from it on purpose: two readings
+# of the same documents that agree are better evidence than one function used twice.
+
+
+def fal_webhook_signature(
+    key: Ed25519PrivateKey, request_id: str, user_id: str, timestamp: str, body: bytes
+) -> str:
+    """fal's signature (§1.8): Ed25519 over the ids, the timestamp and the body's SHA-256, hex."""
+    message = f"{request_id}\n{user_id}\n{timestamp}\n{hashlib.sha256(body).hexdigest()}"
+    return key.sign(message.encode()).hex()
+
+
+def fal_jwks(*keys: Ed25519PublicKey) -> dict:
+    """A JWKS of Ed25519 public keys, as fal serves at /.well-known/jwks.json."""
+    entries = []
+    for key in keys:
+        raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        entries.append({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": x[:8], "alg": "EdDSA"})
+    return {"keys": entries}
+
+
+def standard_webhook_signature(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
+    """A Standard Webhooks `webhook-signature` value: "v1," + base64 HMAC-SHA256 of
+    "id.timestamp.body" with the base64 key after "whsec_"."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -411,3 +411,28 @@ class Creator(User):
     class Meta:
         proxy = True
         ordering = ["username"]
+
+
+class WebhookDelivery(models.Model):
+    """A verified webhook, kept so that the same delivery sent again has no second effect.
+
+    A replay must carry a timestamp inside the webhook window, so rows older than that
+    can never match again and are pruned (studio/webhooks.py).
+    """
+
+    provider = models.CharField(max_length=20)
+    delivery_id = models.CharField(max_length=255)
+    # The signature that verified, in one canonical spelling (so a re-encoded copy of it
+    # is the same delivery).
+    signature = models.CharField(max_length=128)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "delivery_id", "signature"], name="one_webhook_delivery"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} webhook {self.delivery_id}"

@@ -241,3 +241,11 @@ AIMLAPI_MEDIA_HOSTS = env_list("AIMLAPI_MEDIA_HOSTS", "")
 OXEN_MEDIA_HOSTS = env_list("OXEN_MEDIA_HOSTS", "")
 # Largest MP4 accepted from a provider.
 STUDIO_MAX_CLIP_BYTES = env_int("STUDIO_MAX_CLIP_MB", 200) * 1024 * 1024
+# Webhooks: where providers can reach Studio from outside (https://studio.example.com).
+# Empty: no webhooks are asked for, and jobs are followed by polling alone.
+STUDIO_PUBLIC_URL = env("STUDIO_PUBLIC_URL").rstrip("/")
+# The keys fal signs its webhooks with (shared/providers.md §1.8).
+FAL_JWKS_URL = env("FAL_JWKS_URL", "https://rest.alpha.fal.ai/.well-known/jwks.json")
+# The Standard Webhooks signing secret ("whsec_…") for Gemini's webhooks; Gemini is asked for
+# webhooks only when it is set.
+GEMINI_WEBHOOK_SECRET = env("GEMINI_WEBHOOK_SECRET")

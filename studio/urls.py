@@ -21,6 +21,8 @@ urlpatterns = [
     path("images/upload/<str:role>/", views.upload_still, name="upload_still"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("webhooks/fal/", views.fal_webhook, name="fal_webhook"),
+    path("webhooks/gemini/", views.gemini_webhook, name="gemini_webhook"),
     path("healthz", views.health, name="health"),
     path("favicon.ico", views.favicon),
     # Before the admin's own URLs, which would answer 404 for it.

@@ -2,6 +2,8 @@
 creator's ids are simply not found."""
 
 import json
+import logging
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -10,14 +12,17 @@ from django.db import connection
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from studio import images, jobs, media, pricing, quotas
+from studio import images, jobs, media, pricing, quotas, webhooks
 from studio.forms import PREFLIGHT_FIELDS, JobForm, still_bytes, variations
 from studio.models import Clip, Job, SourceImage
 from studio.providers import PROVIDERS
 from studio.providers.capabilities import adapt, capabilities_of, preflight
+
+log = logging.getLogger(__name__)
 
 GALLERY_PAGE_SIZE = 24
 # htmx stops polling when it gets this status (and still swaps the body in).
@@ -324,4 +329,31 @@ def favicon(request):
 def health(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
+    return HttpResponse("ok", content_type="text/plain")
+
+
+# Providers' webhooks: no session and no CSRF token, so trust comes from the signature alone.
+
+
+@csrf_exempt
+@require_POST
+def fal_webhook(request):
+    return _webhook(request, "fal", webhooks.verify_fal)
+
+
+@csrf_exempt
+@require_POST
+def gemini_webhook(request):
+    return _webhook(request, "gemini", webhooks.verify_gemini)
+
+
+def _webhook(request, provider: str, verify: Callable[..., webhooks.Delivery]) -> HttpResponse:
+    """Verify, then act; any 2xx tells the provider to stop retrying, so a delivery for no
+    job of ours is answered 200 too."""
+    try:
+        delivery = verify(request.headers, request.body)
+    except webhooks.Refused as refused:
+        log.warning("refused a %s webhook: %s", provider, refused)
+        return HttpResponse(str(refused), status=refused.status, content_type="text/plain")
+    webhooks.deliver(delivery)
     return HttpResponse("ok", content_type="text/plain")

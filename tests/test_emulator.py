@@ -1,14 +1,17 @@
 """The emulator answers like the real services do, so provider tests prove real requests."""
 
 import base64
+import hashlib
+import hmac
 import time
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.management import CommandError, call_command
 
 from studio import video
-from studio.emulator import Emulator, FailureSpec
+from studio.emulator import Emulator, FailureSpec, Reply
 from tests.emulator import use_emulator
 from tests.factories import photo
 
@@ -150,6 +153,71 @@ def test_the_clip_is_a_real_mp4_of_the_requested_shape(emulator, client, tmp_pat
     assert abs(info.duration - 4) < 0.1
 
 
+def wait_for_webhook(emulator, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not emulator.webhooks_sent and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (sent,) = emulator.webhooks_sent
+    return sent
+
+
+def test_fal_signs_its_webhook_with_the_key_in_its_jwks(emulator, client):
+    hook = emulator.add_route("POST", "/hook", Reply(200, b"ok"))
+    submit = client.post(
+        f"{emulator.origin}/fal/queue/fal-ai/veo3.1/lite",
+        headers=FAL,
+        params={"fal_webhook": hook},
+        json={"prompt": "p", "duration": "4s"},
+    ).json()
+    sent = wait_for_webhook(emulator)
+    (delivery,) = emulator.requests_to("hook", "POST")
+
+    assert (sent.url, sent.status) == (hook, 200)
+    assert sent.json["request_id"] == submit["request_id"]
+    assert sent.json["status"] == "OK"
+    assert sent.json["payload"]["video"]["url"].endswith("/output.mp4")
+    headers = delivery.headers
+    assert headers["x-fal-webhook-request-id"] == submit["request_id"]
+    jwks = client.get(f"{emulator.origin}/fal/jwks.json").json()
+    (key,) = jwks["keys"]
+    assert (key["kty"], key["crv"]) == ("OKP", "Ed25519")
+    public = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(key["x"] + "="))
+    message = "\n".join(
+        [
+            headers["x-fal-webhook-request-id"],
+            headers["x-fal-webhook-user-id"],
+            headers["x-fal-webhook-timestamp"],
+            hashlib.sha256(delivery.body).hexdigest(),
+        ]
+    )
+    public.verify(bytes.fromhex(headers["x-fal-webhook-signature"]), message.encode())
+
+
+def test_fal_sends_an_error_webhook_for_a_failed_run(emulator, client):
+    hook = emulator.add_route("POST", "/hook", Reply(200, b"ok"))
+    client.post(
+        f"{emulator.origin}/fal/queue/fal-ai/veo3.1/lite",
+        headers=FAL,
+        params={"fal_webhook": hook},
+        json={"prompt": "p [fail:server_error@run]", "duration": "4s"},
+    )
+    sent = wait_for_webhook(emulator)
+    assert sent.json["status"] == "ERROR"
+    assert sent.json["error"] == "Invalid status code: 503"
+    assert sent.json["payload"]["error_type"] == "runner_disconnected"
+
+
+def test_a_job_without_a_webhook_sends_none(emulator, client):
+    client.post(
+        f"{emulator.origin}/fal/queue/fal-ai/veo3.1/lite",
+        headers=FAL,
+        json={"prompt": "p", "duration": "4s"},
+    )
+    wait_until_done(emulator)
+    time.sleep(0.2)
+    assert emulator.webhooks_sent == []
+
+
 # --------------------------------------------------------------------------- Gemini API
 
 
@@ -211,6 +279,40 @@ def test_gemini_accepts_an_inline_image_and_runs_an_operation(emulator, client):
     assert uri.endswith(":download?alt=media")
     assert client.get(uri).status_code == 403  # the file needs the key
     assert client.get(uri, headers=GOOGLE).headers["content-type"] == "video/mp4"
+
+
+def test_gemini_signs_its_event_the_standard_webhooks_way(emulator, client):
+    hook = emulator.add_route("POST", "/hook", Reply(200, b"ok"))
+    operation = client.post(
+        f"{emulator.origin}/gemini/v1beta/models/veo-3.1-lite-generate-preview:predictLongRunning",
+        headers=GOOGLE,
+        json={
+            "instances": [{"prompt": "p"}],
+            "parameters": {"durationSeconds": 4},
+            "webhookConfig": {"uris": [hook], "user_metadata": {"job": "studio-job-7"}},
+        },
+    ).json()
+    sent = wait_for_webhook(emulator)
+    (delivery,) = emulator.requests_to("hook", "POST")
+
+    assert sent.json["type"] == "video.generated"
+    assert operation["name"].endswith("/operations/" + sent.json["data"]["id"])
+    assert sent.json["data"]["user_metadata"] == {"job": "studio-job-7"}
+    headers = delivery.headers
+    key = base64.b64decode(emulator.gemini_webhook_secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + delivery.body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    assert headers["webhook-signature"] == f"v1,{expected}"
+
+
+def test_gemini_refuses_a_malformed_webhook_config(emulator, client):
+    reply = client.post(
+        f"{emulator.origin}/gemini/v1beta/models/veo-3.1-lite-generate-preview:predictLongRunning",
+        headers=GOOGLE,
+        json={"instances": [{"prompt": "p"}], "webhookConfig": {"uris": "https://x"}},
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"]["message"] == "webhookConfig.uris must be a list of URLs."
 
 
 def test_gemini_without_a_key_is_permission_denied(emulator, client):

@@ -3,7 +3,8 @@
 submit: POST {FAL_QUEUE_URL}/{endpoint} → request_id + status/response/cancel URLs, kept in
 Handle.state as returned (they name only `fal-ai/veo3.1`, not the endpoint's sub-path, so
 they are never rebuilt). poll: GET {status_url}?logs=1 (202 while pending, 200 when done);
-the result is GET {response_url} → video.url. cancel: PUT {cancel_url}.
+the result is GET {response_url} → video.url. cancel: PUT {cancel_url}. With
+STUDIO_PUBLIC_URL set, submit adds ?fal_webhook= (§1.8; studio/webhooks.py verifies them).
 
 Stills go through fal's storage (the two-step upload of §1.9) by default; FAL_IMAGE_UPLOAD =
 "data_uri" sends them inline instead, which fal documents only for "some models"
@@ -87,7 +88,12 @@ class FalProvider(http.HttpProvider):
         endpoint = ENDPOINTS[request.mode]
         payload = self._input(request)
         url = f"{settings.FAL_QUEUE_URL.rstrip('/')}/{endpoint}"
-        data = self._json(self._send("POST", url, json=payload, submitting=True), submitting=True)
+        extra = {}
+        if webhook := http.webhook_url(self.name):
+            extra["params"] = {"fal_webhook": webhook}  # §1.8: fal POSTs there when done
+        data = self._json(
+            self._send("POST", url, json=payload, submitting=True, **extra), submitting=True
+        )
         try:
             state = {key: str(data[key]) for key in ("status_url", "response_url", "cancel_url")}
             request_id = str(data["request_id"])

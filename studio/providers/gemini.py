@@ -5,7 +5,8 @@ the request shapes below are those its last 2.x release sent (§2.1, §2.4).
 
 submit: POST {GEMINI_API_URL}/models/{model}:predictLongRunning → an operation name.
 poll: GET {GEMINI_API_URL}/{name} until `done`. The video is downloaded with the API key.
-No cancel is documented.
+No cancel is documented. With STUDIO_PUBLIC_URL and GEMINI_WEBHOOK_SECRET set, submit adds a
+webhookConfig (§2.4, §2.8; studio/webhooks.py verifies the events).
 
 Not sent, deliberately: `seed` and `generateAudio`. The SDK refuses both on the Gemini API
 ("only supported in … Agent Platform mode"), so there is no documented way to set a seed or
@@ -142,7 +143,12 @@ class GeminiProvider(http.HttpProvider):
         }
         if request.negative_prompt:
             parameters["negativePrompt"] = request.negative_prompt
-        return {"instances": [instance], "parameters": parameters}
+        body = {"instances": [instance], "parameters": parameters}
+        webhook = http.webhook_url(self.name)
+        if webhook and settings.GEMINI_WEBHOOK_SECRET:
+            # A per-request webhook (§2.4, §2.8); user_metadata finds the job again.
+            body["webhookConfig"] = {"uris": [webhook], "user_metadata": {"job": request.reference}}
+        return body
 
     # ----------------------------------------------------------------------- transport
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from studio.providers.base import (
@@ -209,6 +210,14 @@ class HttpProvider(Provider):
         if not isinstance(data, dict):
             raise malformed_reply(self.label, submitting=submitting)
         return data
+
+
+def webhook_url(provider: str) -> str:
+    """Where `provider` should send its webhooks (studio/webhooks.py), or "" when
+    STUDIO_PUBLIC_URL is not set and jobs are followed by polling alone."""
+    if not settings.STUDIO_PUBLIC_URL:
+        return ""
+    return settings.STUDIO_PUBLIC_URL + reverse(f"{provider}_webhook")
 
 
 def data_uri(image: ImageInput) -> str:
