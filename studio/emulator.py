@@ -49,6 +49,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -252,6 +253,11 @@ class Emulator:
         self.fail_times = fail_times
         self.fail = [FailureSpec(*_split(kind), times=fail_times) for kind in fail]
         self.hang_seconds = hang_seconds
+        # For load tests: a delay before every answer, and the most requests seen in flight
+        # at once per provider (the follower promises a bound).
+        self.answer_delay = 0.0
+        self.in_flight: Counter[str] = Counter()
+        self.max_in_flight: Counter[str] = Counter()
         self.retry_after = retry_after
         self.requests: list[Recorded] = []
         self.webhooks_sent: list[SentWebhook] = []
@@ -331,6 +337,9 @@ class Emulator:
             self._failures_left.clear()
             self.fail = []
             self.webhooks_sent.clear()
+            self.in_flight.clear()
+            self.max_in_flight.clear()
+            self.answer_delay = 0.0
             self._generation += 1
 
     def requests_to(self, provider: str, method: str | None = None) -> list[Recorded]:
@@ -1637,7 +1646,19 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
-        reply = emulator.handle(self.command, self.path, headers, body)
+        provider = self.path.strip("/").split("/", 1)[0]
+        with emulator._lock:
+            emulator.in_flight[provider] += 1
+            emulator.max_in_flight[provider] = max(
+                emulator.max_in_flight[provider], emulator.in_flight[provider]
+            )
+        try:
+            if emulator.answer_delay:
+                time.sleep(emulator.answer_delay)
+            reply = emulator.handle(self.command, self.path, headers, body)
+        finally:
+            with emulator._lock:
+                emulator.in_flight[provider] -= 1
         if reply.hang and emulator._stopping.wait(emulator.hang_seconds):
             self.close_connection = True
             return
