@@ -41,8 +41,11 @@ PASS_LIMIT = 2000
 def follow() -> None:
     """Follow jobs for one step, then hand over if any are still at a provider."""
     step = settings.STUDIO_FOLLOW_STEP_SECONDS
+    # A pass may run past the step; q2 kills the task at its timeout, so a dead follower's
+    # lease need not outlive that (and the next follower starts no later).
+    lease = min(step + 30, jobs.STEP_LEASE_SECONDS)
     holder = leases.new_holder()
-    if not leases.acquire(LEASE, holder, seconds=step + 30):
+    if not leases.acquire(LEASE, holder, seconds=lease):
         return
     deadline = time.monotonic() + step
     try:
@@ -51,7 +54,7 @@ def follow() -> None:
             if not Job.objects.at_provider().exists() or time.monotonic() >= deadline:
                 break
             time.sleep(max(0.05, next_check_in(max_wait=1.0)))
-            leases.renew(LEASE, holder, seconds=step + 30)
+            leases.renew(LEASE, holder, seconds=lease)
     finally:
         leases.release(LEASE, holder)
     # Checked after releasing: a job submitted meanwhile either found the lease free and
