@@ -220,6 +220,28 @@ def test_the_followers_lease_is_no_longer_than_a_task_may_run(db, settings, monk
     assert taken == [7]
 
 
+def test_a_render_left_by_a_finish_killed_after_its_success_is_discarded(
+    creator, image, monkeypatch
+):
+    job = new_job(creator, image)
+    jobs.submit(job.pk)
+    job.refresh_from_db()
+    local.render(job.provider_job_id)
+    jobs.check(job)
+    # The worker dies after the job succeeded, before it discarded the render.
+    with monkeypatch.context() as patched:
+        patched.setattr(local.LocalProvider, "discard", lambda self, handle: None)
+        jobs.finish(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    output = LocalRender.objects.get(pk=job.provider_job_id).output
+    assert default_storage.exists(output)
+    following.follow_once()
+    assert not LocalRender.objects.filter(pk=job.provider_job_id).exists()
+    assert not default_storage.exists(output)
+    assert default_storage.exists(job.clip.file.name)
+
+
 class OneShotProvider(Provider):
     """A provider that may charge for every submit it receives, and is busy when polled."""
 
