@@ -12,7 +12,7 @@ pass:
   about the provider's older jobs, which are likely done too;
 - fails jobs past the ceiling (STUDIO_JOB_TIMEOUT_MINUTES) as timed out, refunded;
 - starts again any step whose task was lost: the database is the source of truth, the queue
-  only a nudge.
+  only a nudge; and discards the local renders of jobs that ended without doing so.
 """
 
 import logging
@@ -27,7 +27,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from studio import jobs, leases
-from studio.models import Job
+from studio.models import Job, LocalRender
 from studio.providers import get_provider
 from studio.providers.base import Phase, PollResult
 
@@ -41,8 +41,11 @@ PASS_LIMIT = 2000
 def follow() -> None:
     """Follow jobs for one step, then hand over if any are still at a provider."""
     step = settings.STUDIO_FOLLOW_STEP_SECONDS
+    # A pass may run past the step; q2 kills the task at its timeout, so a dead follower's
+    # lease need not outlive that (and the next follower starts no later).
+    lease = min(step + 30, jobs.STEP_LEASE_SECONDS)
     holder = leases.new_holder()
-    if not leases.acquire(LEASE, holder, seconds=step + 30):
+    if not leases.acquire(LEASE, holder, seconds=lease):
         return
     deadline = time.monotonic() + step
     try:
@@ -51,7 +54,7 @@ def follow() -> None:
             if not Job.objects.at_provider().exists() or time.monotonic() >= deadline:
                 break
             time.sleep(max(0.05, next_check_in(max_wait=1.0)))
-            leases.renew(LEASE, holder, seconds=step + 30)
+            leases.renew(LEASE, holder, seconds=lease)
     finally:
         leases.release(LEASE, holder)
     # Checked after releasing: a job submitted meanwhile either found the lease free and
@@ -148,6 +151,21 @@ def _take_up_lost_steps(now) -> None:
             async_task("studio.tasks.submit_job", job.pk)
         else:
             jobs.reconcile_interrupted_submit(job)
+    _discard_leftovers()
+
+
+def _discard_leftovers() -> None:
+    """Discard the local renderer's copy of every clip whose job has ended. A finish whose
+    worker died after the job succeeded, before it discarded the render, would otherwise
+    leave the render's MP4 in storage for good."""
+    made = LocalRender.objects.exclude(
+        status__in=[LocalRender.Status.QUEUED, LocalRender.Status.RENDERING]
+    ).values_list("pk", flat=True)
+    ended = Job.objects.filter(
+        provider="local", status__in=Job.TERMINAL, provider_job_id__in=[str(pk) for pk in made]
+    )
+    for job in ended:
+        get_provider(job.provider).discard(jobs.handle_for(job))
 
 
 def next_check_in(max_wait: float) -> float:

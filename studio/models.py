@@ -198,11 +198,16 @@ class Job(models.Model):
         return bool(moved)
 
     def claim(self, status: str, *, for_seconds: int, to: str | None = None) -> bool:
-        """Take the job for one step: it must be in `status` and not leased by a live step."""
+        """Take the job for one step: it must be in `status` and not leased by a live step.
+
+        The job is next due when the lease ends: should the step's worker die, the follower
+        takes the step up then (studio/following.py)."""
         now = timezone.now()
+        until = now + timedelta(seconds=for_seconds)
         fields = {
             "status": to or status,
-            "lease_until": now + timedelta(seconds=for_seconds),
+            "lease_until": until,
+            "next_check_at": until,
             "updated_at": now,
         }
         moved = (

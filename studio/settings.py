@@ -164,12 +164,21 @@ LOGGING = {
 # outlives `timeout` is killed; one not acknowledged within `retry` seconds is delivered
 # again (at-least-once), so every task is idempotent. Renders take seconds and the
 # job follower hands over after FOLLOW_STEP_SECONDS, so 120 s is a generous ceiling.
+# `timeout` is also how long a step leases its job (studio/jobs.py): a step whose worker
+# died is taken up by the follower that long after it started. Q_TIMEOUT shortens both
+# (the crash tests do); it must stay below `retry`.
+Q_RETRY = 180
+Q_TIMEOUT = env_int("Q_TIMEOUT", 120)
+if not 0 < Q_TIMEOUT < Q_RETRY:
+    raise ImproperlyConfigured(
+        f"Q_TIMEOUT must be more than 0 and less than {Q_RETRY} seconds, not {Q_TIMEOUT}."
+    )
 Q_CLUSTER = {
     "name": "studio",
     "orm": "default",
     "workers": env_int("Q_WORKERS", 3),
-    "timeout": 120,
-    "retry": 180,
+    "timeout": Q_TIMEOUT,
+    "retry": Q_RETRY,
     "max_attempts": 3,
     "ack_failures": True,
     "queue_limit": 4,

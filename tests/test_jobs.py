@@ -192,6 +192,56 @@ def test_the_follower_takes_up_a_finish_whose_worker_died(creator, image, tasks_
     assert job.status == Job.Status.SUCCEEDED
 
 
+def test_a_step_whose_worker_died_is_taken_up_when_its_lease_ends(creator, image, tasks_inline):
+    job = new_job(creator, image)
+    jobs.submit(job.pk)
+    job.refresh_from_db()
+    local.render(job.provider_job_id)
+    jobs.check(job)  # finishing: its finish task is queued (and due again only after a grace)
+    job.refresh_from_db()
+    assert job.next_check_at > timezone.now() + timedelta(seconds=30)
+    # A finish claims the job for a lease of 0 s, and its worker dies at once.
+    assert job.claim(Job.Status.FINISHING, for_seconds=0)
+    time.sleep(0.01)
+    following.follow_once()
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+
+
+def test_the_followers_lease_is_no_longer_than_a_task_may_run(db, settings, monkeypatch):
+    settings.STUDIO_FOLLOW_STEP_SECONDS = 0
+    monkeypatch.setattr(jobs, "STEP_LEASE_SECONDS", 7)
+    taken = []
+    acquire = leases.acquire
+    monkeypatch.setattr(
+        leases, "acquire", lambda *a, seconds: taken.append(seconds) or acquire(*a, seconds=seconds)
+    )
+    following.follow()
+    assert taken == [7]
+
+
+def test_a_render_left_by_a_finish_killed_after_its_success_is_discarded(
+    creator, image, monkeypatch
+):
+    job = new_job(creator, image)
+    jobs.submit(job.pk)
+    job.refresh_from_db()
+    local.render(job.provider_job_id)
+    jobs.check(job)
+    # The worker dies after the job succeeded, before it discarded the render.
+    with monkeypatch.context() as patched:
+        patched.setattr(local.LocalProvider, "discard", lambda self, handle: None)
+        jobs.finish(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED
+    output = LocalRender.objects.get(pk=job.provider_job_id).output
+    assert default_storage.exists(output)
+    following.follow_once()
+    assert not LocalRender.objects.filter(pk=job.provider_job_id).exists()
+    assert not default_storage.exists(output)
+    assert default_storage.exists(job.clip.file.name)
+
+
 class OneShotProvider(Provider):
     """A provider that may charge for every submit it receives, and is busy when polled."""
 

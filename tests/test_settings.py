@@ -39,3 +39,27 @@ def test_debug_may_run_without_a_secret_key():
 def test_a_malformed_boolean_is_named():
     run = load_settings(SECRET_KEY="k" * 50, DEBUG="maybe")
     assert "DEBUG must be true or false, not 'maybe'." in run.stderr
+
+
+def q2_settings(**env):
+    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    clean.update(env, DJANGO_SETTINGS_MODULE="studio.settings", SECRET_KEY="k" * 50)
+    code = (
+        "import django; django.setup(); from django.conf import settings; from studio import jobs;"
+        "q = settings.Q_CLUSTER; print(q['timeout'], q['retry'], jobs.STEP_LEASE_SECONDS)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], env=clean, cwd=ROOT, capture_output=True, text=True
+    )
+
+
+def test_q_timeout_shortens_the_task_timeout_and_the_step_leases_with_it():
+    assert q2_settings().stdout.split() == ["120", "180", "120"]
+    assert q2_settings(Q_TIMEOUT="20").stdout.split() == ["20", "180", "20"]
+
+
+@pytest.mark.parametrize("value", ["0", "180", "600"])
+def test_q_timeout_must_stay_below_the_retry(value):
+    run = q2_settings(Q_TIMEOUT=value)
+    assert run.returncode != 0
+    assert f"Q_TIMEOUT must be more than 0 and less than 180 seconds, not {value}." in run.stderr

@@ -1,0 +1,125 @@
+"""`manage.py qcluster` as the crash suite (tests/test_crash.py) runs it: the product's worker,
+unchanged, plus holds that park a step at a point too brief to hit from outside.
+
+A job whose prompt says `[hold:STAGE]` stops at that point of its step the first time it gets
+there and sleeps until the test kills the cluster. A marker file in STUDIO_CRASH_HOLDS
+(`job-<id>-<stage>`) tells the test it got there, and keeps the next cluster from stopping
+again. Stages:
+
+- `submit`: the local renderer has taken the job (its render is queued); the answer is not
+  yet recorded, so the job is still *submitting*;
+- `render`: the local render is half-way through;
+- `poster`: the MP4 is in storage under its final name, the poster is not;
+- `discard`: the job has succeeded (committed); the provider's copy is not yet discarded.
+
+Every local render that starts is logged as a line `<job id>` in `renders.log` there.
+
+Run as `python tests/crash_cluster.py` from the project folder, with the environment
+`manage.py qcluster` would have.
+"""
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOLD_SECONDS = 3600
+
+log = logging.getLogger("studio.crash")
+
+
+def holds_dir() -> Path:
+    return Path(os.environ["STUDIO_CRASH_HOLDS"])
+
+
+def job_id(reference: str) -> int:
+    return int(reference.rsplit("-", 1)[1])  # "studio-job-12"
+
+
+def hold(stage: str, job: int, prompt: str) -> None:
+    """Stop here (until killed) if the job asks for it and has not stopped here before."""
+    if f"[hold:{stage}]" not in prompt:
+        return
+    try:
+        os.close(os.open(holds_dir() / f"job-{job}-{stage}", os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return  # held here once already, by a cluster since killed
+    log.warning("job %s held at %s", job, stage)
+    time.sleep(HOLD_SECONDS)
+
+
+def install() -> None:
+    from studio import jobs, video
+    from studio.models import Job, LocalRender
+    from studio.providers import local
+
+    submit = local.LocalProvider.submit
+
+    def held_submit(self, request):
+        handle = submit(self, request)
+        hold("submit", job_id(request.reference), request.prompt)
+        return handle
+
+    render = local.render
+    rendering: dict[str, object] = {}
+
+    def logged_render(render_id):
+        row = LocalRender.objects.filter(pk=render_id).first()
+        if row is not None:
+            rendering.update(job=job_id(row.client_reference), prompt=row.spec["prompt"])
+            with open(holds_dir() / "renders.log", "a") as f:
+                f.write(f"{rendering['job']}\n")
+        try:
+            return render(render_id)
+        finally:
+            rendering.clear()
+
+    render_clip = video.render_clip
+
+    def held_render_clip(first, last, spec, out, on_progress=None):
+        def progress(fraction):
+            if on_progress is not None:
+                on_progress(fraction)
+            if fraction >= 0.5 and rendering:
+                hold("render", rendering["job"], rendering["prompt"])
+
+        return render_clip(first, last, spec, out, on_progress=progress)
+
+    replace = jobs._replace
+
+    def held_replace(name, content):
+        if name.endswith(".jpg"):
+            job = int(Path(name).stem.removeprefix("job-"))
+            hold("poster", job, Job.objects.get(pk=job).prompt)
+        return replace(name, content)
+
+    discard = local.LocalProvider.discard
+
+    def held_discard(self, handle):
+        row = LocalRender.objects.filter(pk=handle.provider_job_id).first()
+        if row is not None:
+            hold("discard", job_id(row.client_reference), row.spec["prompt"])
+        return discard(self, handle)
+
+    local.LocalProvider.submit = held_submit
+    local.render = logged_render
+    video.render_clip = held_render_clip
+    jobs._replace = held_replace
+    local.LocalProvider.discard = held_discard
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    install()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line([str(ROOT / "manage.py"), "qcluster"])
+
+
+if __name__ == "__main__":
+    main()
