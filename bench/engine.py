@@ -184,18 +184,24 @@ def web_ready(url: str) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=500, help="jobs in the burst (default 500)")
+    parser.add_argument("--jobs", type=int, default=500, help="jobs to make (default 500)")
     parser.add_argument(
         "--latency", type=float, default=20.0, help="seconds each clip takes (default 20)"
     )
     parser.add_argument("--webhooks", action="store_true", help="providers POST webhooks too")
     parser.add_argument("--provider", default="fal", choices=["fal", "gemini", "aimlapi", "oxen"])
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="jobs per second arriving steadily, instead of all at once (default: a burst)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="Q_WORKERS (default 2)")
     parser.add_argument(
         "--deadline",
         type=float,
         default=600.0,
-        help="seconds after the burst by which every job must have ended (default 600)",
+        help="seconds after the last job was made by which every job must have ended (default 600)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder and its logs")
     args = parser.parse_args()
@@ -229,7 +235,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db.models import Count
-    from django_q.models import OrmQ, Task
+    from django_q.models import OrmQ
     from django_q.tasks import async_task
 
     from studio import jobs
@@ -263,9 +269,9 @@ def main() -> None:
             )  # fmt: skip
             processes.append(web)
             wait_until(lambda: web_ready(env["STUDIO_PUBLIC_URL"]), web, web_log, 30)
-        # The cluster is up once it has run a task.
-        probe = async_task("math.floor", 1.5)
-        wait_until(lambda: Task.objects.filter(id=probe).exists(), worker, worker_log, 60)
+        # The cluster is up once it has taken a task off the queue and acknowledged it.
+        async_task("math.floor", 1.5)
+        wait_until(lambda: not OrmQ.objects.exists(), worker, worker_log, 60)
 
         load_before = os.getloadavg()
         worker_cpu0 = tree_cpu(worker.pid)
@@ -274,6 +280,8 @@ def main() -> None:
         burst_start = time.time()
         prompts: dict[int, str] = {}
         for i in range(args.jobs):
+            if args.rate:
+                time.sleep(max(0.0, burst_start + i / args.rate - time.time()))
             prompt = f"Slow push in on the harbour, bench clip {i:05d}"
             job = jobs.create_job(
                 creator=creator,
@@ -391,10 +399,11 @@ def main() -> None:
         f"before, {load_after[0]:.2f} / {load_after[1]:.2f} after (1 / 5 min), "
         f"mean 1-min load during the run {sum(loads) / len(loads):.2f})"
     )
+    arrival = f"{args.rate:g} a second" if args.rate else "a burst"
     print(
-        f"burst: {n} jobs created in {burst_end - burst_start:.1f} s; all at the provider "
+        f"{arrival}: {n} jobs created in {burst_end - burst_start:.1f} s; all at the provider "
         f"{max((s for s, _ in at_provider), default=burst_start) - burst_start:.1f} s after "
-        f"the burst began; every job ended {all_ended - burst_start:.1f} s after it began"
+        f"the first was made; every job ended {all_ended - burst_start:.1f} s after it"
     )
     print(f"statuses: {dict(sorted(statuses.items()))}")
     print()
