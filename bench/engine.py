@@ -239,7 +239,7 @@ def main() -> None:
     from django_q.tasks import async_task
 
     from studio import jobs
-    from studio.models import Clip, Job, Quota
+    from studio.models import Clip, Job, Quota, WebhookDelivery
 
     call_command("migrate", verbosity=0)
     creator = get_user_model().objects.create_user("bench", password=secrets.token_urlsafe(16))
@@ -376,6 +376,19 @@ def main() -> None:
     calls_per_minute = calls_per_job / (args.latency / 60)
     p95_goal = GOAL_P95_WEBHOOKS if args.webhooks else GOAL_P95_POLLING
     webhook_answers = Counter(sent.status for sent in emulator.webhooks_sent)
+    webhook_late, webhook_answered, webhook_reached = [], [], []
+    received = {
+        delivery: at.timestamp()
+        for delivery, at in WebhookDelivery.objects.values_list("delivery_id", "received_at")
+    }
+    for sent in emulator.webhooks_sent:
+        request_id = sent.json.get("request_id", "")
+        times = emulated.get(request_id)
+        if times is not None:
+            webhook_late.append(sent.sent_at - times[2])
+            webhook_answered.append(sent.answered_in)
+        if request_id in received:
+            webhook_reached.append(received[request_id] - sent.sent_at)
 
     def seconds(values: list[float]) -> str:
         if not values:
@@ -432,6 +445,12 @@ def main() -> None:
         ("jobs duplicated (sent twice / two clips)", f"{duplicated} ({sent_twice} / "
          f"{clips_twice})", "0", verdict(duplicated == 0)),
         ("  clips downloaded more than once", f"{fetched_twice}", "", ""),
+        ("webhook POSTed, s after done (emulator)", seconds(webhook_late), "", "")
+        if args.webhooks else None,
+        ("webhook answered by Studio in, s", seconds(webhook_answered), "", "")
+        if args.webhooks else None,
+        ("  of which until recorded as received, s", seconds(webhook_reached), "", "")
+        if args.webhooks else None,
         ("webhooks sent (answer: count)", ", ".join(
             f"{status}: {count}" for status, count in sorted(webhook_answers.items())) or "0",
          "", "") if args.webhooks else None,

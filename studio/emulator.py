@@ -145,6 +145,8 @@ class SentWebhook:
     url: str
     body: bytes
     status: int
+    sent_at: float = 0.0  # wall clock (time.time()) when the POST began
+    answered_in: float = 0.0  # seconds until the answer (or the failure)
 
     @property
     def json(self):
@@ -461,6 +463,7 @@ class Emulator:
                 url, data=reply.body, method="POST", headers=dict(reply.headers)
             )
             request.add_header("Content-Type", "application/json")
+            sent_at, started = time.time(), time.monotonic()
             try:
                 with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as answer:
                     status = answer.status
@@ -468,9 +471,12 @@ class Emulator:
                 status = refused.code
             except (OSError, ValueError):
                 status = 0
+            sent = SentWebhook(
+                provider, url, reply.body, status, sent_at, time.monotonic() - started
+            )
             with self._lock:
                 if generation == self._generation:
-                    self.webhooks_sent.append(SentWebhook(provider, url, reply.body, status))
+                    self.webhooks_sent.append(sent)
 
         threading.Thread(target=send, name="emulator-webhook", daemon=True).start()
 
