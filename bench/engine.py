@@ -65,6 +65,7 @@ GOAL_CALLS_PER_MINUTE = 12.0
 TICKS = os.sysconf("SC_CLK_TCK")
 EMULATED_ID = re.compile(r"[0-9a-f]{32}")
 TERMINAL = ("succeeded", "failed", "cancelled")
+BURST_CHUNK = 25
 
 
 def free_port() -> int:
@@ -278,22 +279,29 @@ def main() -> None:
         web_cpu0 = tree_cpu(web.pid) if web else 0.0
         self_cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
         burst_start = time.time()
+        # A burst is made in transactions of BURST_CHUNK jobs, as a batch of variations is:
+        # one job per transaction would hold SQLite's write lock back to back for seconds
+        # and starve the worker. Steady arrivals (--rate) are one job per transaction.
         prompts: dict[int, str] = {}
-        for i in range(args.jobs):
+        chunk = 1 if args.rate else BURST_CHUNK
+        for first in range(0, args.jobs, chunk):
             if args.rate:
-                time.sleep(max(0.0, burst_start + i / args.rate - time.time()))
-            prompt = f"Slow push in on the harbour, bench clip {i:05d}"
-            job = jobs.create_job(
+                time.sleep(max(0.0, burst_start + first / args.rate - time.time()))
+            texts = [
+                f"Slow push in on the harbour, bench clip {i:05d}"
+                for i in range(first, min(args.jobs, first + chunk))
+            ]
+            made = jobs.create_jobs(
                 creator=creator,
+                variations=[{"prompt": text} for text in texts],
                 provider=args.provider,
                 mode="text",
-                prompt=prompt,
                 duration=4,
                 resolution="720p",
                 aspect="16:9",
                 audio=False,
             )
-            prompts[job.pk] = prompt
+            prompts.update({job.pk: job.prompt for job in made})
         burst_end = time.time()
 
         deadline = burst_end + args.deadline
