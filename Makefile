@@ -14,7 +14,7 @@ EMULATED_ENV = FAL_QUEUE_URL=$(EMULATOR)/fal/queue FAL_REST_URL=$(EMULATOR)/fal/
 	OXEN_API_URL=$(EMULATOR)/oxen FAL_KEY=emulated GEMINI_API_KEY=emulated \
 	AIMLAPI_KEY=emulated OXEN_API_KEY=emulated
 
-.PHONY: run run-emulated setup test lint bench clean postgresql
+.PHONY: run run-emulated setup test lint bench bench-engine clean postgresql
 
 run: setup
 	$(LOCAL_ENV) $(BIN)/python manage.py serve
@@ -42,6 +42,12 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/intake.py
+
+# The job engine under bursts of jobs at the emulated providers (a few minutes; see README).
+bench-engine: $(VENV)/.installed
+	$(BIN)/python bench/engine.py --jobs 500 --latency 20
+	$(BIN)/python bench/engine.py --jobs 500 --latency 20 --webhooks
+	$(BIN)/python bench/engine.py --jobs 1000 --latency 20
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

@@ -146,6 +146,8 @@ class SentWebhook:
     url: str
     body: bytes
     status: int
+    sent_at: float = 0.0  # wall clock (time.time()) when the POST began
+    answered_in: float = 0.0  # seconds until the answer (or the failure)
 
     @property
     def json(self):
@@ -350,6 +352,17 @@ class Emulator:
                 if r.provider == provider and (method is None or r.method == method)
             ]
 
+    def job_times(self) -> dict[str, tuple[str, float, float]]:
+        """Each job's id → (provider, accepted, done): when the emulator took the job and when
+        it was ready (accepted + latency), as wall-clock seconds (`time.time()`), so a
+        benchmark can set them against Studio's own timestamps."""
+        offset = time.time() - time.monotonic()
+        with self._lock:
+            return {
+                job.id: (job.provider, job.created + offset, job.created + job.latency + offset)
+                for job in self._jobs.values()
+            }
+
     def add_route(self, method: str, path: str, reply: Reply | Callable[[], Reply]) -> str:
         """Serve `reply` (or what calling it returns) at `path`, for tests of odd answers:
         redirects, content types, cut transfers. Returns the route's URL."""
@@ -459,6 +472,7 @@ class Emulator:
                 url, data=reply.body, method="POST", headers=dict(reply.headers)
             )
             request.add_header("Content-Type", "application/json")
+            sent_at, started = time.time(), time.monotonic()
             try:
                 with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as answer:
                     status = answer.status
@@ -466,9 +480,12 @@ class Emulator:
                 status = refused.code
             except (OSError, ValueError):
                 status = 0
+            sent = SentWebhook(
+                provider, url, reply.body, status, sent_at, time.monotonic() - started
+            )
             with self._lock:
                 if generation == self._generation:
-                    self.webhooks_sent.append(SentWebhook(provider, url, reply.body, status))
+                    self.webhooks_sent.append(sent)
 
         threading.Thread(target=send, name="emulator-webhook", daemon=True).start()
 
@@ -1624,6 +1641,9 @@ def _image_size(data: bytes | None) -> tuple[int, int] | None:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "StudioProviderEmulator/1.0"
+    # Headers and body go out as two writes; with Nagle's algorithm on, the body waits for
+    # the client's delayed ACK (~40 ms on Linux) on every keep-alive request.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._serve()

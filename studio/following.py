@@ -33,7 +33,7 @@ from studio.providers.base import Phase, PollResult
 
 log = logging.getLogger(__name__)
 
-LEASE = "follow-jobs"
+LEASE = jobs.FOLLOWER_LEASE
 # Jobs asked about in one pass at most; the rest are due in the next pass, a moment later.
 PASS_LIMIT = 2000
 

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import failover, pacing, pricing, quotas, video
+from studio import failover, leases, pacing, pricing, quotas, video
 from studio.models import Clip, Job, SourceImage
 from studio.providers import get_provider
 from studio.providers.base import (
@@ -48,6 +48,8 @@ MAX_BACKOFF_SECONDS = 300
 TASK_GRACE = timedelta(seconds=60)
 # A clip still out of reach this long after submitting (generation takes minutes) fails the job.
 FETCH_CEILING = timedelta(hours=2)
+# The follower's lease (studio/following.py, which imports this module).
+FOLLOWER_LEASE = "follow-jobs"
 # A finished clip may differ from the request by this much and still be accepted.
 DURATION_TOLERANCE = 0.5
 
@@ -189,8 +191,17 @@ def submit(job_id: int) -> None:
 
 
 def nudge_follower() -> None:
-    """Make sure the follower (studio/following.py) runs: a no-op when it already does."""
-    transaction.on_commit(lambda: async_task("studio.tasks.follow_jobs"))
+    """Make sure the follower (studio/following.py) runs.
+
+    Not queued while one holds its lease: that one looks for jobs at a provider after it
+    releases the lease, and this job is committed by then, so it is followed either way. A
+    burst of submits thus queues a follower or two, not one no-op task per job."""
+    transaction.on_commit(_start_follower_unless_running)
+
+
+def _start_follower_unless_running() -> None:
+    if not leases.held(FOLLOWER_LEASE):
+        async_task("studio.tasks.follow_jobs")
 
 
 def check(job: Job) -> None:

@@ -27,6 +27,11 @@ def acquire(name: str, holder: str, *, seconds: float) -> bool:
         return False
 
 
+def held(name: str) -> bool:
+    """Whether someone holds the lease now (it may be released a moment later)."""
+    return Lease.objects.filter(name=name, expires_at__gte=timezone.now()).exists()
+
+
 def renew(name: str, holder: str, *, seconds: float) -> bool:
     until = timezone.now() + timedelta(seconds=seconds)
     return bool(Lease.objects.filter(name=name, holder=holder).update(expires_at=until))

@@ -184,7 +184,11 @@ Q_CLUSTER = {
     "queue_limit": 4,
     "catch_up": False,
     "poll": 0.2,
-    "save_limit": 500,
+    # Successful tasks are not stored (failed ones are): q2 saves each result in a write
+    # transaction that first loads every stored success, so with 500 kept a task costs ~3x
+    # the CPU and holds SQLite's write lock meanwhile (bench/engine.py). Jobs and the
+    # ledger are the record of what was done.
+    "save_limit": -1,
     "label": "Task queue",
 }
 

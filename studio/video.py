@@ -577,6 +577,7 @@ def probe(path: str | os.PathLike) -> ClipInfo:
             if packets == 0 or (video.frames and packets < video.frames):
                 raise VideoError("The file is cut short, so it is not a playable video.")
             container.seek(0)
+            video.codec_context.thread_count = 1  # one frame: decoder threads cost more than it
             next(container.decode(video))
             fps = video.average_rate or video.guessed_rate or 0
             if container.duration is not None:
@@ -625,6 +626,12 @@ def _frame_near(
     if at_seconds > 0:
         # Lands on the keyframe at or before the target; decode forward from there.
         container.seek(int(target / video.time_base), stream=video, backward=True)
+    # The frames between the keyframe and the target are decoded only to be thrown away: one
+    # thread (starting the decoder's threads costs more than they save here), and frames no
+    # other frame refers to are skipped, so the poster is the reference frame nearest the
+    # target (H.264's are at most a few frames apart). Half the CPU of decoding every frame.
+    video.codec_context.thread_count = 1
+    video.codec_context.skip_frame = "NONREF"
     best: av.VideoFrame | None = None
     for frame in container.decode(video):
         if frame.time is None:  # no timestamps to go by: the first frame will do

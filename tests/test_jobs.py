@@ -8,7 +8,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
-from studio import following, images, jobs, leases, pricing
+from studio import following, images, jobs, leases, pacing, pricing
 from studio.models import Clip, Job, LocalRender
 from studio.providers import PROVIDERS, local
 from studio.providers.base import Handle, Phase, PollResult, Provider, TransientError
@@ -311,6 +311,65 @@ def test_only_one_holder_gets_a_lease_until_it_expires(db):
     leases.release("x", "a")
     assert leases.acquire("x", "b", seconds=30)
     assert not leases.acquire("x", "a", seconds=30)
+    assert leases.held("x")
+    leases.release("x", "b")
+    assert not leases.held("x")
+
+
+def test_a_submit_queues_the_follower_only_when_none_is_running(
+    db, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued = []
+    monkeypatch.setattr(jobs, "async_task", lambda func, *args: queued.append(func))
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.nudge_follower()
+    assert queued == ["studio.tasks.follow_jobs"]
+    # One runs: it looks for jobs after releasing its lease, so nothing more is queued.
+    assert leases.acquire(following.LEASE, "follower", seconds=60)
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.nudge_follower()
+    assert queued == ["studio.tasks.follow_jobs"]
+    leases.release(following.LEASE, "follower")
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.nudge_follower()
+    assert queued == ["studio.tasks.follow_jobs"] * 2
+
+
+def test_a_follower_stopping_with_jobs_at_a_provider_hands_over(
+    creator, image, monkeypatch, settings
+):
+    """What lets a submit skip queueing one while a follower runs: the follower looks for
+    jobs at a provider after it has let go of its lease, and queues the next one."""
+    settings.STUDIO_FOLLOW_STEP_SECONDS = 0
+    queued = []
+    monkeypatch.setattr(following, "async_task", lambda func, *args: queued.append(func))
+    monkeypatch.setattr(following, "follow_once", lambda: 0)
+    job = new_job(creator, image)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.SUBMITTED)
+    following.follow()
+    assert queued == ["studio.tasks.follow_jobs"]
+    assert not leases.held(following.LEASE)
+
+
+def test_pacing_looks_again_within_a_second_while_nothing_is_learned(creator):
+    pacing.forget()
+    assert pacing.typical_seconds("fal") is None
+    now = timezone.now()
+    Job.objects.create(
+        creator=creator, provider="fal", mode=Job.Mode.TEXT, prompt="rain", duration=4,
+        resolution="720p", aspect="16:9", status=Job.Status.FINISHING,
+        submitted_at=now - timedelta(seconds=20), provider_done_at=now,
+    )  # fmt: skip
+    assert pacing.typical_seconds("fal") is None  # asked a moment ago
+    learned_at, _ = pacing._typical["fal"]
+    pacing._typical["fal"] = (learned_at - pacing.UNKNOWN_RELEARN_SECONDS, None)
+    assert pacing.typical_seconds("fal") == 20.0
+    # Once known, it is kept for RELEARN_SECONDS.
+    Job.objects.filter(provider="fal").update(submitted_at=now - timedelta(seconds=40))
+    learned_at, _ = pacing._typical["fal"]
+    pacing._typical["fal"] = (learned_at - pacing.UNKNOWN_RELEARN_SECONDS, 20.0)
+    assert pacing.typical_seconds("fal") == 20.0
+    pacing.forget()
 
 
 class UnreachableClipProvider(OneShotProvider):
@@ -346,3 +405,16 @@ def test_a_clip_out_of_reach_is_retried_then_fails_after_the_ceiling(creator, im
         "The clip could not be downloaded: The media host is not answering. "
         "You were not charged."  # the clip was free
     )
+
+
+def test_pacing_heeds_a_queue_position_only_where_nothing_better_is_known():
+    # Nothing learned: a second per job ahead, at most COLD_MAX.
+    assert pacing.interval(5, None, queue_position=8) == 8
+    assert pacing.interval(5, None, queue_position=300) == pacing.COLD_MAX
+    # Learned: the plan holds however many of our own jobs are ahead at the provider.
+    assert pacing.interval(5, 20.0, queue_position=300) == pytest.approx(11.0)
+    assert pacing.interval(17, 20.0, queue_position=300) == 2.0
+    # Late: backing off, and a long queue backs off more.
+    assert pacing.interval(40, 20.0) == 4.0
+    assert pacing.interval(40, 20.0, queue_position=25) == 25
+    assert pacing.interval(40, 20.0, queue_position=300) == pacing.LATE_MAX
