@@ -62,9 +62,14 @@ def test_a_twenty_second_job_costs_at_most_four_calls_and_two_seconds():
     assert age - typical <= 2.0
 
 
-def test_a_job_queued_at_the_provider_waits_a_second_per_job_ahead():
-    assert pacing.interval(16, 20.0, queue_position=12) == 12
-    assert pacing.interval(16, 20.0, queue_position=500) == 30
+def test_a_queue_position_is_heeded_only_where_nothing_better_is_known():
+    # Before anything is learned, and once late: about a second per job ahead.
+    assert pacing.interval(0, None, queue_position=12, cold_min=5) == 12
+    assert pacing.interval(0, None, queue_position=500, cold_min=5) == 15
+    assert pacing.interval(60, 20.0, queue_position=12) == 12
+    assert pacing.interval(60, 20.0, queue_position=500) == 30
+    # Within the learned window the learned time already holds the usual queueing.
+    assert pacing.interval(16, 20.0, queue_position=12) == 2
 
 
 def test_the_typical_time_is_the_median_of_the_providers_last_finished_jobs(creator):
