@@ -1,8 +1,8 @@
-"""The job engine under a burst: N jobs at a hosted provider (the emulator), one worker cluster.
+"""The job engine under load: N jobs at a hosted provider (the emulator), one worker cluster.
 
 Run from anywhere: `.venv/bin/python bench/engine.py [--jobs 500] [--latency 20] [--webhooks]
-[--provider fal]`. It starts, all on a throwaway SQLite database and media folder in a temp
-directory:
+[--provider fal] [--rate JOBS_PER_SECOND] [--workers 2] [--keep]`. It starts, all on a
+throwaway SQLite database and media folder in a temp directory:
 
 - the provider emulator (studio/emulator.py) in this process, every clip taking exactly
   `--latency` seconds from the moment the emulator accepts it;
@@ -11,10 +11,10 @@ directory:
   STUDIO_PUBLIC_URL, so the emulator POSTs signed webhooks to it (FAL_JWKS_URL and
   GEMINI_WEBHOOK_SECRET point at the emulator's).
 
-Then one creator with room for every job submits N text-to-video jobs (4 s, 720p, no audio:
+Then one creator with room for every job makes N text-to-video jobs (4 s, 720p, no audio:
 the emulator renders one clip per option set and serves it from memory after that, so its
-CPU stays out of the way) through `jobs.create_job`, one after another as fast as they go,
-and the script waits until every job has ended. Figures, per job:
+CPU stays out of the way) through `jobs.create_jobs`: all at once (a burst), or `--rate` a
+second, and the script waits until every job has ended. Figures, per job:
 
 - added latency: the clip visible in the gallery (the Clip row's `created_at`) minus the
   moment the provider was done (the emulator's accept time + latency), split into noticing
@@ -22,9 +22,10 @@ and the script waits until every job has ended. Figures, per job:
 - status calls at the emulator, per job and per minute of generation;
 - CPU seconds (user + system) of the worker's whole process tree (read from /proc, dead
   children included through cutime/cstime), and of the web server's with webhooks;
-- jobs lost (not ended by the deadline, or failed) and duplicated (sent to the provider
+- jobs lost (not ended by the deadline) or failed, and duplicated (sent to the provider
   more than once, or more than one clip);
-- the most jobs generating at the provider at once.
+- the most jobs generating at the provider at once;
+- with webhooks, when the emulator POSTed each one and how long Studio took to answer.
 
 Goals on our 2-core machines: p95 added latency ≤ 3 s polling, ≤ 1 s with webhooks; at
 least 1,000 jobs in flight at once without missing that; at most 12 status calls per job per

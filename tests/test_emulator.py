@@ -193,6 +193,26 @@ def test_fal_signs_its_webhook_with_the_key_in_its_jwks(emulator, client):
     public.verify(bytes.fromhex(headers["x-fal-webhook-signature"]), message.encode())
 
 
+def test_the_emulator_says_when_each_job_was_accepted_and_done(emulator, client):
+    """For bench/engine.py: wall-clock times to set against Studio's own timestamps."""
+    emulator.latency = 0.2
+    hook = emulator.add_route("POST", "/hook", Reply(200, b"ok"))
+    before = time.time()
+    submit = client.post(
+        f"{emulator.origin}/fal/queue/fal-ai/veo3.1/lite",
+        headers=FAL,
+        params={"fal_webhook": hook},
+        json={"prompt": "p", "duration": "4s"},
+    ).json()
+    provider, accepted, done = emulator.job_times()[submit["request_id"]]
+    assert provider == "fal"
+    assert before <= accepted <= time.time()
+    assert done == pytest.approx(accepted + 0.2)
+    sent = wait_for_webhook(emulator)
+    assert done - 0.01 <= sent.sent_at < done + 5
+    assert 0 < sent.answered_in < 5
+
+
 def test_fal_sends_an_error_webhook_for_a_failed_run(emulator, client):
     hook = emulator.add_route("POST", "/hook", Reply(200, b"ok"))
     client.post(
