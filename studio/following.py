@@ -88,7 +88,7 @@ def poll(due: list[Job]) -> int:
             if get_provider(name).reads_database:
                 # Its "status call" is a query: ask in this thread, inside its transaction.
                 for job in group:
-                    _record(job, jobs.ask(job))
+                    _record_safely(job, lambda job=job: jobs.ask(job))
                 continue
             pool = ThreadPoolExecutor(
                 max_workers=settings.STUDIO_POLL_CONCURRENCY, thread_name_prefix=f"poll-{name}"
@@ -96,11 +96,21 @@ def poll(due: list[Job]) -> int:
             pools.append(pool)
             futures.update({pool.submit(jobs.ask, job): job for job in group})
         for future in as_completed(futures):
-            _record(futures[future], future.result())
+            _record_safely(futures[future], future.result)
     finally:
         for pool in pools:
             pool.shutdown(wait=True)
     return len(due)
+
+
+def _record_safely(job: Job, answer) -> None:
+    """Record one job's answer; a bug with one job (say, provider state it cannot read) is
+    logged and that job asked again later, so it never stops the others being followed."""
+    try:
+        _record(job, answer())
+    except Exception:
+        log.exception("following job %s failed; asking again in a minute", job.pk)
+        Job.objects.filter(pk=job.pk).update(next_check_at=timezone.now() + jobs.TASK_GRACE)
 
 
 def _record(job: Job, answer) -> None:

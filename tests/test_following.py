@@ -234,3 +234,17 @@ def test_a_refund_after_failover_gives_back_the_new_price(failover_on, creator):
     assert Usage.objects.get(creator=creator).usd == Decimal("0.48")
     assert jobs.cancel(job)
     assert Usage.objects.get(creator=creator).usd == Decimal("0.00")
+
+
+def test_one_job_that_breaks_the_poll_does_not_stop_the_others(emulator, creator, caplog):
+    emulator.latency = 0
+    fine, broken = (submitted(new_job(creator, "fal", mode="text")) for _ in range(2))
+    Job.objects.filter(pk=broken.pk).update(provider_state={})  # no status_url to ask
+    Job.objects.update(next_check_at=timezone.now())
+    following.follow_once()
+    broken.refresh_from_db()
+    fine.refresh_from_db()
+    assert fine.status == Job.Status.FINISHING
+    assert broken.status == Job.Status.SUBMITTED
+    assert broken.next_check_at > timezone.now() + timedelta(seconds=30)
+    assert f"following job {broken.pk} failed" in caplog.text
