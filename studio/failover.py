@@ -16,7 +16,7 @@ from django_q.tasks import async_task
 from studio import pricing, quotas
 from studio.models import Job
 from studio.providers import PROVIDERS, get_provider
-from studio.providers.capabilities import preflight
+from studio.providers.capabilities import OPTION_FIELDS, preflight
 
 NEVER_TO = frozenset({"local"})  # the demo renderer is not a stand-in for Veo
 
@@ -27,13 +27,10 @@ def wanted(job: Job) -> bool:
 
 def candidates(job: Job) -> list[tuple[str, pricing.Quote]]:
     limits = quotas.limits_of(job.creator)
-    options = {
-        "mode": job.mode, "duration": job.duration, "resolution": job.resolution,
-        "aspect": job.aspect, "audio": job.audio, "seed": job.seed,
-        "negative_prompt": job.negative_prompt,
-        "image_bytes": job.image.file.size if job.image else None,
-        "last_frame_bytes": job.last_frame.file.size if job.last_frame else None,
-    }  # fmt: skip
+    options = {name: getattr(job, name) for name in OPTION_FIELDS}
+    for role in ("image", "last_frame"):
+        still = getattr(job, role)
+        options[f"{role}_bytes"] = still.file.size if still else None
     found = []
     for name in PROVIDERS:
         if name == job.provider or name in NEVER_TO or name in settings.STUDIO_PROVIDERS_DOWN:

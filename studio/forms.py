@@ -10,10 +10,7 @@ from django.db import transaction
 from studio import images, jobs, quotas
 from studio.models import Job, SourceImage
 from studio.providers import PROVIDERS
-from studio.providers.capabilities import capabilities_of, preflight
-
-# The options pre-flight looks at, by the job's field names.
-PREFLIGHT_FIELDS = ("mode", "duration", "resolution", "aspect", "audio", "seed", "negative_prompt")
+from studio.providers.capabilities import OPTION_FIELDS, capabilities_of, preflight
 
 
 def still_bytes(still) -> int:
@@ -318,7 +315,7 @@ class JobForm(forms.Form):
                 self.add_error("more_prompts", "Each prompt can be at most 2000 characters.")
                 break
         for duration in set(data.get("more_durations") or []) - {data["duration"]}:
-            options = {name: data.get(name) for name in PREFLIGHT_FIELDS}
+            options = {name: data.get(name) for name in OPTION_FIELDS}
             for problem in preflight(data["provider"], {**options, "duration": duration}):
                 if problem.field == "duration":
                     self.add_error("more_durations", f"At {duration} s: {problem.message}")
@@ -327,7 +324,7 @@ class JobForm(forms.Form):
         """Refuse what the provider would reject or silently change, in its one-line words."""
         if not data.get("provider"):
             return
-        options = {name: data.get(name) for name in PREFLIGHT_FIELDS}
+        options = {name: data.get(name) for name in OPTION_FIELDS}
         for role in ("image", "last_frame"):
             still = data.get(role)
             if still is not None:

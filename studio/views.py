@@ -17,10 +17,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from studio import images, jobs, media, pricing, quotas, webhooks
-from studio.forms import PREFLIGHT_FIELDS, JobForm, still_bytes, variations
+from studio.forms import JobForm, still_bytes, variations
 from studio.models import Clip, Job, SourceImage
 from studio.providers import PROVIDERS
-from studio.providers.capabilities import adapt, capabilities_of, preflight
+from studio.providers.capabilities import OPTION_FIELDS, adapt, capabilities_of, preflight
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def _chosen(values) -> dict:
 def _put(values, name: str, value) -> None:
     if name == "audio":
         values[name] = "on" if value else ""
-    elif name in PREFLIGHT_FIELDS:
+    elif name in OPTION_FIELDS:
         values[name] = "" if value is None else str(value)
 
 

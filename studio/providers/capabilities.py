@@ -15,6 +15,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+# The options pre-flight looks at, by the job's field names (plus the stills' sizes).
+OPTION_FIELDS = ("mode", "duration", "resolution", "aspect", "audio", "seed", "negative_prompt")
 MODES = ("image", "text", "first_last")
 DURATIONS = (4, 6, 8)
 RESOLUTIONS = ("720p", "1080p")
