@@ -205,6 +205,9 @@ STUDIO_ALPHA_BACKGROUND = env("STUDIO_ALPHA_BACKGROUND", "#ffffff")
 STUDIO_FOLLOW_STEP_SECONDS = env_int("STUDIO_FOLLOW_STEP_SECONDS", 50)
 # Status calls in flight at once, per provider.
 STUDIO_POLL_CONCURRENCY = env_int("STUDIO_POLL_CONCURRENCY", 16)
+# Clips the follower finishes itself, on threads of its own process, while it has one free;
+# the rest are queued as tasks (studio/following.py). 0: always queue.
+STUDIO_FOLLOWER_FINISHES = env_int("STUDIO_FOLLOWER_FINISHES", 2)
 # A job not finished this long after it was created or submitted fails, refunded.
 STUDIO_JOB_TIMEOUT_MINUTES = env_int("STUDIO_JOB_TIMEOUT_MINUTES", 30)
 # Failover (off by default): a creator may let a job move to another provider that can make

@@ -19,8 +19,8 @@ from studio.video import (
     _video_frames,  # the frames before encoding
     motion_for_prompt,
     output_size,
-    poster_jpeg,
     probe,
+    probe_with_poster,
     render_clip,
     title_card,
 )
@@ -342,15 +342,55 @@ def test_probe_refuses_a_file_without_video(tmp: Path):
         probe(path)
 
 
-def test_poster_is_a_jpeg_of_the_requested_moment(landscape_720p: Path):
-    start, middle, beyond = (poster_jpeg(landscape_720p, t) for t in (0.0, 2.0, 99.0))
-    images = [Image.open(io.BytesIO(data)) for data in (start, middle, beyond)]
-    assert all(data[:2] == b"\xff\xd8" for data in (start, middle, beyond))
-    assert all(image.format == "JPEG" and image.size == (1280, 720) for image in images)
-    pixels = [np.asarray(image, dtype=np.float64) for image in images]
-    # The clip pushes in, so different moments really are different pictures.
-    assert np.abs(pixels[0] - pixels[2]).mean() > 1
-    assert poster_jpeg(landscape_720p)[:2] == b"\xff\xd8"
+def rgb_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24").astype(np.float64) for f in container.decode(video=0)]
+
+
+def jpeg_rgb(data: bytes) -> np.ndarray:
+    image = Image.open(io.BytesIO(data))
+    assert image.format == "JPEG"
+    return np.asarray(image.convert("RGB"), dtype=np.float64)
+
+
+def test_the_poster_is_the_first_frame_read_in_the_same_pass_as_the_probe(landscape_720p: Path):
+    info, poster = probe_with_poster(landscape_720p)
+    assert info == probe(landscape_720p)
+    picture = jpeg_rgb(poster)
+    assert picture.shape == (720, 1280, 3)
+    frames = rgb_frames(landscape_720p)
+    # JPEG at quality 85 stays within a few levels; the clip pushes in, so a later frame
+    # is a different picture and would not.
+    assert np.abs(picture - frames[0]).mean() < 3
+    assert np.abs(picture - frames[-1]).mean() > 2 * np.abs(picture - frames[0]).mean()
+
+
+def test_a_clip_that_fades_in_gets_its_poster_from_one_second_in(tmp: Path):
+    path = tmp / "fade-in.mp4"
+    picture = np.asarray(photo((320, 180)).convert("RGB"))
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        for index in range(2 * FPS):
+            fade = min(1.0, index / FPS)  # black, brightening to the picture over a second
+            rgb = (picture * fade).astype(np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode(None))
+    info, poster = probe_with_poster(path)
+    assert info.duration == pytest.approx(2.0, abs=ONE_FRAME)
+    frames = rgb_frames(path)
+    assert frames[0].std() < 4  # the first frame really is blank
+    distance = [np.abs(jpeg_rgb(poster) - frame).mean() for frame in frames]
+    closest = int(np.argmin(distance))
+    # The reference frame nearest one second (frames no other refers to are not decoded).
+    assert abs(closest - FPS) <= 3 and distance[closest] < 3
+
+
+def test_a_poster_cannot_be_made_of_a_file_that_is_not_a_video(tmp: Path):
+    path = tmp / "not-a-video.mp4"
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2000))
+    with pytest.raises(VideoError, match="not a playable video"):
+        probe_with_poster(path)
 
 
 # --------------------------------------------------------------------------- progress
