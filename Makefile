@@ -42,6 +42,7 @@ lint: $(VENV)/.installed-test
 bench: $(VENV)/.installed
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/finish.py
 
 # The job engine under bursts of jobs at the emulated providers (a few minutes; see README).
 bench-engine: $(VENV)/.installed

@@ -10,22 +10,18 @@ pass:
   this thread as it arrives, so no database write waits on a slow provider;
 - plans each job's next call (studio/pacing.py), and when one job is found done asks at once
   about the provider's older jobs, which are likely done too;
-- finishes the jobs it finds done on threads of its own (STUDIO_FOLLOWER_FINISHES) while one
-  is free, and queues the rest as tasks (see Finishers);
 - fails jobs past the ceiling (STUDIO_JOB_TIMEOUT_MINUTES) as timed out, refunded;
 - starts again any step whose task was lost: the database is the source of truth, the queue
   only a nudge; and discards the local renders of jobs that ended without doing so.
 """
 
 import logging
-import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -40,51 +36,6 @@ log = logging.getLogger(__name__)
 LEASE = jobs.FOLLOWER_LEASE
 # Jobs asked about in one pass at most; the rest are due in the next pass, a moment later.
 PASS_LIMIT = 2000
-
-
-class Finishers:
-    """Finishing (jobs.finish) on the follower's own threads, while one is free.
-
-    With Q_WORKERS=2 one worker is the follower, which mostly waits on providers, so a burst
-    of jobs done at once would otherwise all queue for the other worker and wait there in
-    line (bench/engine.py: p95 10 s for 500). Finishing a clip is mostly PyAV and Pillow,
-    which release the GIL, so these threads use the core the follower leaves idle, next to
-    the worker taking the queued tasks. A job found done while every thread is busy is
-    queued as before; one whose finishing dies with this process is taken up like any lost
-    step, and finishing twice at once is a no-op for the second (Job.claim)."""
-
-    def __init__(self, threads: int):
-        self.threads = threads
-        self._free = threading.Semaphore(threads)
-        self._pool = ThreadPoolExecutor(threads, "finish") if threads else None
-
-    def start(self, job_id: int) -> None:
-        if self._pool is not None and self._free.acquire(blocking=False):
-            self._pool.submit(self._finish, job_id)
-        else:
-            jobs.queue_finish(job_id)
-
-    def _finish(self, job_id: int) -> None:
-        try:
-            jobs.finish(job_id)
-        except Exception:
-            # The job keeps its lease; the follower takes the step up when that ends.
-            log.exception("finishing job %s on the follower failed", job_id)
-        finally:
-            connection.close()  # this thread's own
-            self._free.release()
-
-
-_finishers: Finishers | None = None
-
-
-def finishers() -> Finishers:
-    """This process's finishing threads: they outlive a step, so a step never waits for a
-    slow download before handing over."""
-    global _finishers
-    if _finishers is None or _finishers.threads != settings.STUDIO_FOLLOWER_FINISHES:
-        _finishers = Finishers(settings.STUDIO_FOLLOWER_FINISHES)
-    return _finishers
 
 
 def follow() -> None:
@@ -163,7 +114,7 @@ def _record_safely(job: Job, answer) -> None:
 
 
 def _record(job: Job, answer) -> None:
-    jobs.record(job, answer, finish=finishers().start)
+    jobs.record(job, answer)
     if isinstance(answer, PollResult) and answer.phase == Phase.SUCCEEDED and job.submitted_at:
         # Same provider, submitted earlier: probably finished too, so ask now, not later.
         Job.objects.at_provider().filter(

@@ -12,7 +12,6 @@ import logging
 import random
 import tempfile
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -219,25 +218,18 @@ def ask(job: Job) -> PollResult | ProviderError:
         return exc
 
 
-def queue_finish(job_id: int) -> None:
-    async_task("studio.tasks.finish_job", job_id)
-
-
-def record(
-    job: Job, answer: PollResult | ProviderError, finish: Callable[[int], None] = queue_finish
-) -> None:
-    """Move the job by what its provider answered, and plan when to ask again. A job found
-    done is handed to `finish` (by default queued as a task) once that is committed."""
+def record(job: Job, answer: PollResult | ProviderError) -> None:
+    """Move the job by what its provider answered, and plan when to ask again."""
     if isinstance(answer, TransientError):
         job.move(Job.AT_PROVIDER, job.status, next_check_at=_backoff(job, answer))
         return
     if isinstance(answer, ProviderError):
         fail(job, Job.AT_PROVIDER, str(answer), charged=answer.charged_on_failure, kind=answer.kind)
         return
-    _record(job, answer, finish)
+    _record(job, answer)
 
 
-def _record(job: Job, result: PollResult, finish: Callable[[int], None]) -> None:
+def _record(job: Job, result: PollResult) -> None:
     next_check = pacing.next_check(job, timezone.now(), result.queue_position)
     if result.phase == Phase.QUEUED:
         job.move(
@@ -265,7 +257,7 @@ def _record(job: Job, result: PollResult, finish: Callable[[int], None]) -> None
             provider_done_at=timezone.now(),
             next_check_at=timezone.now() + TASK_GRACE,
         ):
-            transaction.on_commit(lambda: finish(job.pk))
+            transaction.on_commit(lambda: async_task("studio.tasks.finish_job", job.pk))
     elif result.phase == Phase.CANCELLED:
         if job.move(
             Job.AT_PROVIDER, Job.Status.CANCELLED, finished_at=timezone.now(), next_check_at=None

@@ -114,13 +114,15 @@ TEMPLATES = [
 
 # SQLite by default, in WAL mode with BEGIN IMMEDIATE so concurrent writers queue on the
 # busy timeout instead of failing with "database is locked" (see shared/facts.md).
+# Connections are kept for a minute, SQLite's too: django-q2 closes "old" connections before
+# every broker call and every task, and with CONN_MAX_AGE 0 that reopened SQLite (and ran
+# the PRAGMAs) several times per task: 13% of the worker's CPU (bench/engine.py).
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'studio.sqlite3'}", conn_max_age=60
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -205,9 +207,6 @@ STUDIO_ALPHA_BACKGROUND = env("STUDIO_ALPHA_BACKGROUND", "#ffffff")
 STUDIO_FOLLOW_STEP_SECONDS = env_int("STUDIO_FOLLOW_STEP_SECONDS", 50)
 # Status calls in flight at once, per provider.
 STUDIO_POLL_CONCURRENCY = env_int("STUDIO_POLL_CONCURRENCY", 16)
-# Clips the follower finishes itself, on threads of its own process, while it has one free;
-# the rest are queued as tasks (studio/following.py). 0: always queue.
-STUDIO_FOLLOWER_FINISHES = env_int("STUDIO_FOLLOWER_FINISHES", 2)
 # A job not finished this long after it was created or submitted fails, refunded.
 STUDIO_JOB_TIMEOUT_MINUTES = env_int("STUDIO_JOB_TIMEOUT_MINUTES", 30)
 # Failover (off by default): a creator may let a job move to another provider that can make

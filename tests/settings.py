@@ -14,9 +14,6 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 WHITENOISE_USE_FINDERS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STUDIO_FOLLOW_STEP_SECONDS = 0
-# Finishing on the follower's own threads needs the jobs committed where those threads'
-# connections see them: only transactional tests switch it on (tests/test_following.py).
-STUDIO_FOLLOWER_FINISHES = 0
 # A file, like production: in-memory SQLite shares one cache between threads with table locks
 # that ignore the busy timeout, which is not how Studio runs.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405

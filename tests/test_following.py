@@ -1,7 +1,5 @@
 """The follower: concurrent, bounded polling; learned pacing; timeouts; failover."""
 
-import threading
-import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from studio import failover, following, jobs, pacing
-from studio.models import Clip, Job, LedgerEntry, Usage
+from studio.models import Job, LedgerEntry, Usage
 from studio.providers.base import TransientError
 from tests.emulator import new_job, submitted, use_emulator
 
@@ -121,93 +119,6 @@ def test_a_job_found_done_brings_the_same_providers_older_jobs_forward(emulator,
     older.refresh_from_db()
     assert done.status == Job.Status.FINISHING and done.provider_done_at is not None
     assert older.next_check_at <= timezone.now()
-
-
-@pytest.fixture
-def finishing_here(settings, monkeypatch):
-    """The follower's finishing threads, each held busy until `release` is set, and the jobs
-    queued as tasks instead (the test runs them later)."""
-    settings.STUDIO_FOLLOWER_FINISHES = 2
-    release, ran_on, queued = threading.Event(), {}, []
-    finish = jobs.finish
-
-    def held_finish(job_id):
-        ran_on[job_id] = threading.current_thread().name
-        assert release.wait(10)
-        finish(job_id)
-
-    monkeypatch.setattr(jobs, "finish", held_finish)
-    monkeypatch.setattr(jobs, "queue_finish", queued.append)
-    return release, ran_on, queued
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_follower_finishes_done_jobs_on_its_own_threads_and_queues_the_rest(
-    emulator, creator, finishing_here
-):
-    from studio.models import Quota
-
-    release, ran_on, queued = finishing_here
-    Quota.objects.create(creator=creator, concurrent_jobs=10, monthly_budget=Decimal("1000"))
-    emulator.latency = 0
-    made = [submitted(new_job(creator, "fal", mode="text")) for _ in range(5)]
-    Job.objects.update(next_check_at=timezone.now())
-    following.follow_once()
-    # Two threads, so two jobs are finished here and three queued for another worker.
-    deadline = time.monotonic() + 5
-    while len(ran_on) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(ran_on) == 2 and len(queued) == 3
-    assert set(ran_on) | set(queued) == {job.pk for job in made}
-    assert all(name.startswith("finish") for name in ran_on.values())
-    release.set()
-    for job_id in queued:
-        jobs.finish(job_id)
-    deadline = time.monotonic() + 10
-    while Job.objects.filter(status=Job.Status.SUCCEEDED).count() < 5:
-        assert time.monotonic() < deadline, "the follower's threads never finished their jobs"
-        time.sleep(0.05)
-    assert Clip.objects.count() == 5
-    # Both threads are free again: the next job found done is finished here too.
-    late = submitted(new_job(creator, "fal", mode="text"))
-    Job.objects.filter(pk=late.pk).update(next_check_at=timezone.now())
-    following.follow_once()
-    assert len(queued) == 3
-    while not Clip.objects.filter(job=late).exists():
-        assert time.monotonic() < deadline + 10
-        time.sleep(0.05)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_finish_that_breaks_on_the_follower_frees_its_thread_and_keeps_its_lease(
-    emulator, creator, settings, monkeypatch, caplog
-):
-    settings.STUDIO_FOLLOWER_FINISHES = 1
-    emulator.latency = 0
-    queued = []
-    monkeypatch.setattr(jobs, "queue_finish", queued.append)
-    monkeypatch.setattr(jobs, "_check_clip", lambda job, info: 1 / 0)  # a bug, mid-finish
-    broken = submitted(new_job(creator, "fal", mode="text"))
-    Job.objects.update(next_check_at=timezone.now())
-    following.follow_once()
-    deadline = time.monotonic() + 10
-    while f"finishing job {broken.pk} on the follower failed" not in caplog.text:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    broken.refresh_from_db()
-    # Still finishing and leased: the follower takes it up again when the lease ends.
-    assert broken.status == Job.Status.FINISHING and broken.lease_until > timezone.now()
-    monkeypatch.undo()
-    settings.STUDIO_FOLLOWER_FINISHES = 1
-    queued = []
-    monkeypatch.setattr(jobs, "queue_finish", queued.append)
-    after = submitted(new_job(creator, "fal", mode="text"))
-    Job.objects.filter(pk=after.pk).update(next_check_at=timezone.now())
-    following.follow_once()
-    while not Clip.objects.filter(job=after).exists():  # the one thread is free again
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    assert queued == []
 
 
 # ---------------------------------------------------------------- the ceiling

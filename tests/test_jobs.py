@@ -298,7 +298,7 @@ def test_a_transient_poll_error_backs_off_and_keeps_the_job(creator, image, ones
 
 def test_a_poll_result_moves_only_from_the_expected_states(creator, image):
     job = new_job(creator, image)
-    jobs.record(job, PollResult(Phase.RUNNING, progress=0.5))
+    jobs._record(job, PollResult(Phase.RUNNING, progress=0.5))
     job.refresh_from_db()
     assert job.status == Job.Status.QUEUED  # a queued job is not at the provider yet
 
