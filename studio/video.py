@@ -576,7 +576,7 @@ def probe_with_poster(path: str | os.PathLike) -> tuple[ClipInfo, bytes]:
     picture. A first frame that is blank (a fade in from black or white) would make a useless
     poster, so then it is the frame nearest one second in. Finishing a clip is mostly this
     call, so its cost bounds how fast Studio takes in a burst of finished jobs (bench/engine.py):
-    one open and one decoded frame, about 16 ms for a 720p clip, where probing and then
+    one open and one decoded frame, about 17 ms for a 720p clip, where probing and then
     decoding a poster at one second took 56 ms."""
     info, poster = _read(path, want_poster=True)
     assert poster is not None

@@ -1,5 +1,6 @@
 """The follower: concurrent, bounded polling; learned pacing; timeouts; failover."""
 
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 
@@ -60,6 +61,19 @@ def test_a_twenty_second_job_costs_at_most_four_calls_and_two_seconds():
             break
     assert calls <= 4
     assert age - typical <= 2.0
+
+
+@pytest.mark.parametrize("done_at", [1.0, 1.1, 1.5])
+def test_a_long_job_is_asked_every_two_seconds_near_its_time_within_the_call_budget(done_at):
+    typical = 160.0
+    ages, age = [], 0.0
+    while not ages or ages[-1] < done_at * typical:
+        age += pacing.interval(age, typical)
+        ages.append(age)
+    near = [b - a for a, b in itertools.pairwise(ages) if 0.8 * typical <= a < 1.1 * typical]
+    assert near and max(near) <= 2.0
+    assert ages[-1] - done_at * typical <= 3.0  # noticed within one call's spacing
+    assert len(ages) / (ages[-1] / 60) <= 12  # status calls per minute of generation
 
 
 def test_a_queue_position_is_heeded_only_where_nothing_better_is_known():
