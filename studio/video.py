@@ -591,8 +591,9 @@ _BLANK_SPREAD = 4.0
 # Opening a file normally decodes frames just to learn what an MP4's header already says
 # (FFmpeg's find_stream_info, with a decoder of its own): 4.5 of 5 ms. Telling that internal
 # decoder to skip what it can leaves the shape, rate and duration read from the header, and
-# the frame decoded below still proves the stream plays.
-_HEADER_ONLY = [{"threads": "1", "skip_frame": "nonkey"}]
+# the frame decoded below still proves the stream plays. The options go by stream index, so
+# they cover the first few streams: the video is not always the first.
+_HEADER_ONLY = [{"threads": "1", "skip_frame": "nonkey"}] * 4
 
 
 def _read(path: str | os.PathLike, want_poster: bool) -> tuple[ClipInfo, bytes | None]:
