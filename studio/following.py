@@ -13,6 +13,8 @@ pass:
 - fails jobs past the ceiling (STUDIO_JOB_TIMEOUT_MINUTES) as timed out, refunded;
 - starts again any step whose task was lost: the database is the source of truth, the queue
   only a nudge; and discards the local renders of jobs that ended without doing so.
+
+Once a step it also forgets webhook deliveries too old to be replayed (studio/webhooks.py).
 """
 
 import logging
@@ -26,7 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import jobs, leases
+from studio import jobs, leases, webhooks
 from studio.models import Job, LocalRender
 from studio.providers import get_provider
 from studio.providers.base import Phase, PollResult
@@ -49,6 +51,7 @@ def follow() -> None:
         return
     deadline = time.monotonic() + step
     try:
+        webhooks.forget_old_deliveries()
         while True:
             follow_once()
             if not Job.objects.at_provider().exists() or time.monotonic() >= deadline:

@@ -395,7 +395,7 @@ def _cancel_at_provider(job: Job, handle: Handle) -> None:
         log.warning("cancelling job %s at %s failed: %s", job.pk, job.provider, exc)
 
 
-def fail(job: Job, from_states, message: str, *, charged: bool | None = False, kind: str) -> None:
+def fail(job: Job, from_states, message: str, *, charged: bool | None = False, kind: str) -> bool:
     """Fail the job and settle its reservation by the provider's billing for this failure:
     refunded when it is not charged, kept when it is or may be (`charged` None), with the
     reason said on the job."""

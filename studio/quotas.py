@@ -229,7 +229,7 @@ def settle(job: Job, reason: str = "clip delivered") -> None:
         return
     LedgerEntry.objects.create(
         creator_id=job.creator_id, job=job, kind=LedgerEntry.Kind.SETTLE, usd=Decimal("0"),
-        seconds=0, month=_reservation(job).month, reason=reason[:200],
+        seconds=0, month=_reserved_month(job), reason=reason[:200],
     )  # fmt: skip
     _free_slot(job)
 
@@ -258,7 +258,7 @@ def reprice(job: Job, cost: Decimal, *, reason: str) -> None:
     """Change a reserved job's price (failover to another provider): a rise must fit the
     month's budget (QuotaExceeded otherwise), a fall gives the difference back."""
     difference = cost - job.estimated_cost
-    month = _reservation(job).month
+    month = _reserved_month(job)
     if difference > 0:
         limits = limits_of(job.creator)
         took = Usage.objects.filter(
@@ -283,8 +283,16 @@ def _reservation(job: Job) -> LedgerEntry:
     held = LedgerEntry.objects.filter(job=job, kind__in=HOLDING).aggregate(
         usd=Sum("usd"), seconds=Sum("seconds")
     )
-    first = LedgerEntry.objects.get(job=job, kind=LedgerEntry.Kind.RESERVE)
-    return LedgerEntry(usd=held["usd"], seconds=held["seconds"], month=first.month)
+    return LedgerEntry(usd=held["usd"], seconds=held["seconds"], month=_reserved_month(job))
+
+
+def _reserved_month(job: Job) -> date:
+    """The month the job's reservation counts in (it stays there when the month turns)."""
+    return (
+        LedgerEntry.objects.filter(job=job, kind=LedgerEntry.Kind.RESERVE)
+        .values_list("month", flat=True)
+        .get()
+    )
 
 
 def _free_slot(job: Job) -> None:

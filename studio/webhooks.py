@@ -123,11 +123,16 @@ def deliver(delivery: Delivery) -> None:
 
 
 def _first_time(delivery: Delivery) -> bool:
-    WebhookDelivery.objects.filter(received_at__lt=timezone.now() - REMEMBER).delete()
     _, created = WebhookDelivery.objects.get_or_create(
         provider=delivery.provider, delivery_id=delivery.delivery_id, signature=delivery.signature
     )
     return created
+
+
+def forget_old_deliveries() -> None:
+    """Drop deliveries past REMEMBER. The follower does it once a step rather than each
+    delivery doing it, so a burst of webhooks does not add a delete to every one."""
+    WebhookDelivery.objects.filter(received_at__lt=timezone.now() - REMEMBER).delete()
 
 
 def _job_for(delivery: Delivery) -> Job | None:

@@ -7,9 +7,11 @@ import json
 import logging
 import secrets
 import time
+from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.utils import timezone
 
 from studio import following, webhooks
 from studio.emulator import (
@@ -152,6 +154,16 @@ def test_a_replayed_fal_webhook_has_no_second_effect(emulator, client, fal_job):
     assert len(status_calls(emulator, "fal")) == 1
     assert Job.objects.get(pk=fal_job.pk).status == Job.Status.RUNNING
     assert WebhookDelivery.objects.filter(provider="fal").count() == 1
+
+
+def test_the_follower_forgets_deliveries_only_once_they_are_too_old_to_replay(db, settings):
+    settings.STUDIO_FOLLOW_STEP_SECONDS = 0
+    now = timezone.now()
+    for name, age in (("old", webhooks.REMEMBER + timedelta(minutes=1)), ("recent", timedelta(0))):
+        WebhookDelivery.objects.create(provider="fal", delivery_id=name, signature=name)
+        WebhookDelivery.objects.filter(delivery_id=name).update(received_at=now - age)
+    following.follow()
+    assert list(WebhookDelivery.objects.values_list("delivery_id", flat=True)) == ["recent"]
 
 
 def test_a_fresh_retry_of_the_same_fal_webhook_is_harmless(emulator, client, fal_job):
