@@ -70,14 +70,6 @@ class Meter:
     def usd_left(self) -> Decimal:
         return max(Decimal("0"), self.budget - self.usd)
 
-    @property
-    def seconds_left(self) -> int:
-        return max(0, self.limits.monthly_seconds - self.seconds)
-
-    @property
-    def slots_left(self) -> int:
-        return max(0, self.limits.concurrent_jobs - self.running)
-
 
 def this_month() -> date:
     """The first day of the current calendar month in the site's time zone (TIME_ZONE), not
