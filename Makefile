@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # unless SECRET_KEY is already set in the environment.
 LOCAL_ENV = SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}"
 
-# Every hosted provider pointed at the local emulator (manage.py provider_emulator).
+# Every hosted provider pointed at the local emulator (python -m emulator).
 EMULATOR = http://127.0.0.1:8765
 EMULATED_ENV = FAL_QUEUE_URL=$(EMULATOR)/fal/queue FAL_REST_URL=$(EMULATOR)/fal/rest \
 	GEMINI_API_URL=$(EMULATOR)/gemini/v1beta AIMLAPI_URL=$(EMULATOR)/aimlapi \
@@ -21,7 +21,7 @@ run: setup
 
 # Studio with all four hosted providers answered by the emulator (20 s per clip), offline.
 run-emulated: setup
-	$(LOCAL_ENV) $(BIN)/python manage.py provider_emulator --port 8765 --latency 20 & \
+	$(BIN)/python -m emulator --port 8765 --latency 20 & \
 		trap 'kill $$!' EXIT INT TERM; \
 		$(LOCAL_ENV) $(EMULATED_ENV) $(BIN)/python manage.py serve
 

@@ -4,7 +4,7 @@ Run from anywhere: `.venv/bin/python bench/engine.py [--jobs 500] [--latency 20]
 [--provider fal] [--rate JOBS_PER_SECOND] [--workers 2] [--keep]`. It starts, all on a
 throwaway SQLite database and media folder in a temp directory:
 
-- the provider emulator (studio/emulator.py) in this process, every clip taking exactly
+- the provider emulator (emulator/) in this process, every clip taking exactly
   `--latency` seconds from the moment the emulator accepts it;
 - Studio's worker, `manage.py qcluster` with Q_WORKERS=2, as a subprocess;
 - with `--webhooks`, gunicorn serving Studio too (as `manage.py serve` does), whose address is
@@ -57,7 +57,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from studio.emulator import Emulator  # noqa: E402  (no Django in it: safe before setup)
+from emulator import Emulator  # noqa: E402  (no Django in it: safe before setup)
 
 GOAL_P95_POLLING = 3.0
 GOAL_P95_WEBHOOKS = 1.0

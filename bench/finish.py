@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from studio.emulator import Emulator  # noqa: E402  (no Django in it: safe before setup)
+from emulator import Emulator  # noqa: E402  (no Django in it: safe before setup)
 
 
 def cpu() -> float:

@@ -14,8 +14,8 @@ import atexit
 import io
 import time
 
+from emulator import Emulator
 from studio import images, jobs
-from studio.emulator import Emulator
 from studio.models import Job
 from tests.factories import photo
 

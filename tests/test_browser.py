@@ -84,7 +84,7 @@ def studio_url(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     with open(var / "serve.log", "wb") as log:
         emulator = subprocess.Popen(
-            [*manage, "provider_emulator", "--port", str(emulator_port), "--latency", "1"],
+            [sys.executable, "-m", "emulator", "--port", str(emulator_port), "--latency", "1"],
             env=env, cwd=ROOT, stdout=log, stderr=log,
         )  # fmt: skip
         server = subprocess.Popen(

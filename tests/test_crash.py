@@ -29,8 +29,8 @@ from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
+from emulator import Emulator
 from studio import following, jobs, tasks
-from studio.emulator import Emulator
 from studio.models import Clip, Job, LedgerEntry, Quota
 from tests.emulator import new_job, use_emulator
 from tests.factories import photo

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from studio.emulator import Reply
+from emulator import Reply
 from studio.providers import http
 from studio.providers.base import (
     AccountError,

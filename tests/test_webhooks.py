@@ -13,14 +13,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.utils import timezone
 
-from studio import following, webhooks
-from studio.emulator import (
+from emulator import (
     FAL_USER_ID,
     Reply,
     fal_jwks,
     fal_webhook_signature,
     standard_webhook_signature,
 )
+from studio import following, webhooks
 from studio.models import Job, WebhookDelivery
 from tests.emulator import new_job, submitted, use_emulator
 
