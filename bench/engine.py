@@ -242,6 +242,7 @@ def main() -> None:
 
     from studio import jobs
     from studio.models import Clip, Job, Quota, WebhookDelivery
+    from studio.options import ClipOptions
 
     call_command("migrate", verbosity=0)
     creator = get_user_model().objects.create_user("bench", password=secrets.token_urlsafe(16))
@@ -292,15 +293,13 @@ def main() -> None:
                 f"Slow push in on the harbour, bench clip {i:05d}"
                 for i in range(first, min(args.jobs, first + chunk))
             ]
+            clip = ClipOptions(
+                prompt="", mode="text", duration=4, resolution="720p", aspect="16:9", audio=False
+            )
             made = jobs.create_jobs(
                 creator=creator,
-                variations=[{"prompt": text} for text in texts],
                 provider=args.provider,
-                mode="text",
-                duration=4,
-                resolution="720p",
-                aspect="16:9",
-                audio=False,
+                batch=[clip.replace(prompt=text) for text in texts],
             )
             prompts.update({job.pk: job.prompt for job in made})
         burst_end = time.time()

@@ -59,7 +59,8 @@ def main() -> None:
 
     from studio import jobs, video
     from studio.models import Clip, Job, Quota
-    from studio.providers import get_provider
+    from studio.options import ClipOptions
+    from studio.providers.registry import get_provider
 
     try:
         call_command("migrate", verbosity=0)
@@ -70,20 +71,18 @@ def main() -> None:
             monthly_seconds=args.jobs * 4,
             concurrent_jobs=args.jobs,
         )
+        clip = ClipOptions(
+            prompt="", mode="text", duration=4, resolution="720p", aspect="16:9", audio=False
+        )
         made = jobs.create_jobs(
             creator=creator,
-            variations=[{"prompt": f"Slow push in, clip {i}"} for i in range(args.jobs)],
             provider="fal",
-            mode="text",
-            duration=4,
-            resolution="720p",
-            audio=False,
-            aspect="16:9",
+            batch=[clip.replace(prompt=f"Slow push in, clip {i}") for i in range(args.jobs)],
         )
         for job in made:
             jobs.submit(job.pk)
         for job in Job.objects.filter(pk__in=[job.pk for job in made]):
-            jobs.check(job)  # done: queues its finish_job task, which no worker runs here
+            jobs.refresh_status(job)  # done: queues its finish_job task, which no worker runs here
         ready = Job.objects.filter(status=Job.Status.FINISHING).count()
         assert ready == args.jobs, f"only {ready} of {args.jobs} jobs were found done"
 

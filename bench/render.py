@@ -23,7 +23,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studio.video import RenderSpec, probe, render_clip
+from studio.providers.local.renderer import RenderSpec, render_clip
+from studio.video import probe_with_poster
 
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 DURATION = 8
@@ -103,7 +104,7 @@ def main() -> None:
                         timed(lambda s=size, o=ff_out: render_ffmpeg(ffmpeg, source, s, o))
                     )
             best_theirs = min(theirs) if theirs else None
-            rows.append((name, min(ours), best_theirs, probe(ours_out).size_bytes))
+            rows.append((name, min(ours), best_theirs, probe_with_poster(ours_out)[0].size_bytes))
 
     print(f"8 s clip with audio, best of {args.runs}, wall seconds")
     print(f"({os.cpu_count()} cores; 1-minute load average {load:.2f} before the runs)")

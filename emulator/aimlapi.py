@@ -31,7 +31,8 @@ from emulator.base import (
     load,
     transient,
 )
-from studio import video
+from studio.frames import frame_size
+from studio.providers.local import renderer
 
 AIMLAPI_MODELS = {
     # model id: (resolutions, last-frame field) as each model's OpenAPI file has them
@@ -109,7 +110,7 @@ class AimlapiEmulator(ProviderEmulator):
         last_field = AIMLAPI_MODELS[data["model"]][1]
         first = _image(data.get("image_url"))
         last = _image(data.get(last_field))
-        width, height = video.output_size(
+        width, height = frame_size(
             data.get("aspect_ratio", "16:9"), str(data.get("resolution", "1080p")).lower(), None
         )
         job = self.new_job(failures)
@@ -120,7 +121,7 @@ class AimlapiEmulator(ProviderEmulator):
                 height,
                 int(data.get("duration", 8)),
                 bool(data.get("generate_audio", True)),
-                video.motion_for_prompt(prompt),
+                renderer.motion_for_prompt(prompt),
                 "AI/ML API emulator",
                 first,
                 last,

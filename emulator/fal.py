@@ -46,7 +46,8 @@ from emulator.base import (
     load,
     transient,
 )
-from studio import video
+from studio.frames import frame_size
+from studio.providers.local import renderer
 
 if TYPE_CHECKING:
     from emulator.server import Emulator
@@ -150,7 +151,7 @@ class FalEmulator(ProviderEmulator):
         job = self.new_job(failures, endpoint=endpoint)
         size = image_size(first)
         aspect = data.get("aspect_ratio", "16:9" if mode == "text" else "auto")
-        width, height = video.output_size(aspect, data.get("resolution", "720p"), size)
+        width, height = frame_size(aspect, data.get("resolution", "720p"), size)
         self.server.render_later(
             job,
             ClipParams(
@@ -158,7 +159,7 @@ class FalEmulator(ProviderEmulator):
                 height,
                 int(data.get("duration", "8s")[:-1]),
                 bool(data.get("generate_audio", True)),
-                video.motion_for_prompt(prompt),
+                renderer.motion_for_prompt(prompt),
                 "fal.ai emulator",
                 first,
                 last,

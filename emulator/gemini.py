@@ -43,7 +43,8 @@ from emulator.base import (
     load,
     transient,
 )
-from studio import video
+from studio.frames import frame_size
+from studio.providers.local import renderer
 
 if TYPE_CHECKING:
     from emulator.server import Emulator
@@ -143,7 +144,7 @@ class GeminiEmulator(ProviderEmulator):
         parameters = data.get("parameters", {})
         first = b64(instance["image"]["bytesBase64Encoded"]) if "image" in instance else None
         last = b64(instance["lastFrame"]["bytesBase64Encoded"]) if "lastFrame" in instance else None
-        width, height = video.output_size(
+        width, height = frame_size(
             parameters.get("aspectRatio", "16:9"), parameters.get("resolution", "720p"), None
         )
         job = self.new_job(failures)
@@ -163,7 +164,7 @@ class GeminiEmulator(ProviderEmulator):
                 height,
                 parameters.get("durationSeconds", 8),
                 True,  # Veo on the Gemini API always makes sound
-                video.motion_for_prompt(prompt),
+                renderer.motion_for_prompt(prompt),
                 "Gemini API emulator",
                 first,
                 last,

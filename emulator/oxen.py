@@ -31,7 +31,8 @@ from emulator.base import (
     load,
     transient,
 )
-from studio import video
+from studio.frames import frame_size
+from studio.providers.local import renderer
 
 OXEN_MODEL = "google-veo-3-1-lite"
 
@@ -107,7 +108,7 @@ class OxenEmulator(ProviderEmulator):
         job.run_error = _validate(data)
         if not job.run_error:
             first = data_uri_bytes(data["input_image"]) if "input_image" in data else None
-            width, height = video.output_size(
+            width, height = frame_size(
                 data.get("aspect_ratio", "16:9"), data.get("resolution", "720p"), None
             )
             self.server.render_later(
@@ -117,7 +118,7 @@ class OxenEmulator(ProviderEmulator):
                     height,
                     data.get("duration", 8),
                     True,  # "native synchronized audio"
-                    video.motion_for_prompt(prompt),
+                    renderer.motion_for_prompt(prompt),
                     "Oxen.ai emulator",
                     first,
                 ),

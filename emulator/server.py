@@ -31,7 +31,7 @@ from PIL import Image
 
 from emulator import aimlapi, fal, gemini, oxen
 from emulator.base import ClipParams, FailureSpec, Job, ProviderEmulator, Reply, json_reply
-from studio import video
+from studio.providers.local import renderer
 
 # Every provider the emulator speaks, each under /<name>/; settings() lists theirs in this order.
 PROVIDERS: tuple[type[ProviderEmulator], ...] = (
@@ -97,10 +97,10 @@ def render_mp4(params: ClipParams) -> bytes:
         first = (
             Image.open(io.BytesIO(params.image))
             if params.image
-            else video.title_card(params.title, 0, size)
+            else renderer.title_card(params.title, 0, size)
         )
         last = Image.open(io.BytesIO(params.last)) if params.last else None
-        spec = video.RenderSpec(
+        spec = renderer.RenderSpec(
             width=params.width,
             height=params.height,
             duration=params.duration,
@@ -110,7 +110,7 @@ def render_mp4(params: ClipParams) -> bytes:
         )
         with tempfile.TemporaryDirectory(prefix="studio-emulator-") as tmp:
             out = Path(tmp) / "clip.mp4"
-            video.render_clip(first, last, spec, out)
+            renderer.render_clip(first, last, spec, out)
             data = out.read_bytes()
         _clip_cache[key] = data
         return data

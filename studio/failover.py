@@ -3,9 +3,10 @@
 Only when the site allows it (STUDIO_FAILOVER) and the creator opted in on the job, only
 before any provider accepted the job (a transient error at submit, or the provider marked
 down in STUDIO_PROVIDERS_DOWN), and at most once per job. The next provider, in the
-registry's order, must be available, allowed for the creator, able to make every option
-as chosen (pre-flight finds nothing) and priced; the price difference must fit the
-creator's remaining quota (quotas.reprice). The job then shows where it ran and why.
+registry's order, must be hosted (the local renderer is no stand-in for Veo), available,
+allowed for the creator, able to make every option as chosen (pre-flight finds nothing)
+and priced; the price difference must fit the creator's remaining quota (quotas.reprice).
+The job then shows where it ran and why.
 """
 
 from django.conf import settings
@@ -15,10 +16,8 @@ from django_q.tasks import async_task
 
 from studio import pricing, quotas
 from studio.models import Job
-from studio.providers import PROVIDERS, get_provider
-from studio.providers.capabilities import OPTION_FIELDS, preflight
-
-NEVER_TO = frozenset({"local"})  # the demo renderer is not a stand-in for Veo
+from studio.providers.capabilities import preflight
+from studio.providers.registry import label, provider_classes
 
 
 def wanted(job: Job) -> bool:
@@ -27,23 +26,17 @@ def wanted(job: Job) -> bool:
 
 def candidates(job: Job) -> list[tuple[str, pricing.Quote]]:
     limits = quotas.limits_of(job.creator)
-    options = {name: getattr(job, name) for name in OPTION_FIELDS}
-    for role in ("image", "last_frame"):
-        still = getattr(job, role)
-        options[f"{role}_bytes"] = still.file.size if still else None
+    options = job.options
     found = []
-    for name in PROVIDERS:
-        if name == job.provider or name in NEVER_TO or name in settings.STUDIO_PROVIDERS_DOWN:
+    for name, cls in provider_classes().items():
+        if name == job.provider or cls.runs_here or name in settings.STUDIO_PROVIDERS_DOWN:
             continue
-        if get_provider(name).unavailable_reason() or not limits.allows_provider(name):
+        if cls().unavailable_reason() or not limits.allows_provider(name):
             continue
-        if preflight(name, options):
+        if preflight(cls.capabilities, options):
             continue
         try:
-            quote = pricing.quote(
-                provider=name, mode=job.mode, resolution=job.resolution, audio=job.audio,
-                seconds=job.duration,
-            )  # fmt: skip
+            quote = pricing.quote(name, options)
         except pricing.UnknownPrice:
             continue
         found.append((name, quote))
@@ -54,7 +47,7 @@ def move_on(job: Job, reason: str) -> bool:
     """Move a job in *submitting* to the next provider that fits; False if none does."""
     if not wanted(job):
         return False
-    was = get_provider(job.provider).label
+    was = label(job.provider)
     for name, quote in candidates(job):
         try:
             with transaction.atomic():
@@ -68,7 +61,7 @@ def move_on(job: Job, reason: str) -> bool:
                     estimated_cost=quote.cost,
                     lease_until=None,
                     error=f"{was} could not take the job ({reason.rstrip('.')}), so it moved "
-                    f"to {get_provider(name).label}.",
+                    f"to {label(name)}.",
                     next_check_at=timezone.now(),
                 )
                 if not moved:

@@ -6,7 +6,7 @@ lock), and q2's schedule starts one every minute as the backstop for a lost hand
 pass:
 
 - asks the providers about every job that is due, many at once (a bounded thread pool per
-  provider, STUDIO_POLL_CONCURRENCY; the calls are HTTP only) and records each answer in
+  provider, STUDIO_POLL_CONCURRENCY; the calls are HTTP only) and applies each answer in
   this thread as it arrives, so no database write waits on a slow provider;
 - plans each job's next call (studio/pacing.py), and when one job is found done asks at once
   about the provider's older jobs, which are likely done too;
@@ -20,8 +20,9 @@ Once a step it also forgets webhook deliveries too old to be replayed (studio/we
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -30,8 +31,8 @@ from django_q.tasks import async_task
 
 from studio import jobs, leases, webhooks
 from studio.models import Job, LocalRender
-from studio.providers import get_provider
-from studio.providers.base import Phase, PollResult
+from studio.providers.base import Billing, Phase, PollResult
+from studio.providers.registry import get_provider, provider_classes
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def follow() -> None:
     step = settings.STUDIO_FOLLOW_STEP_SECONDS
     # A pass may run past the step; q2 kills the task at its timeout, so a dead follower's
     # lease need not outlive that (and the next follower starts no later).
-    lease = min(step + 30, jobs.STEP_LEASE_SECONDS)
+    lease = min(step + 30, jobs.step_lease_seconds())
     holder = leases.new_holder()
     if not leases.acquire(LEASE, holder, seconds=lease):
         return
@@ -75,12 +76,12 @@ def follow_once() -> int:
         .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
         .order_by("next_check_at")[:PASS_LIMIT]
     )
-    asked = poll(due)
+    asked = ask_about(due)
     _take_up_lost_steps(timezone.now())
     return asked
 
 
-def poll(due: list[Job]) -> int:
+def ask_about(due: list[Job]) -> int:
     """Ask about every job in `due`, at most STUDIO_POLL_CONCURRENCY at once per provider."""
     by_provider: dict[str, list[Job]] = defaultdict(list)
     for job in due:
@@ -88,37 +89,37 @@ def poll(due: list[Job]) -> int:
     pools, futures = [], {}
     try:
         for name, group in by_provider.items():
-            if get_provider(name).reads_database:
+            if get_provider(name).runs_here:
                 # Its "status call" is a query: ask in this thread, inside its transaction.
                 for job in group:
-                    _record_safely(job, lambda job=job: jobs.ask(job))
+                    _apply_safely(job, lambda job=job: jobs.fetch_status(job))
                 continue
             pool = ThreadPoolExecutor(
                 max_workers=settings.STUDIO_POLL_CONCURRENCY, thread_name_prefix=f"poll-{name}"
             )
             pools.append(pool)
-            futures.update({pool.submit(jobs.ask, job): job for job in group})
+            futures.update({pool.submit(jobs.fetch_status, job): job for job in group})
         for future in as_completed(futures):
-            _record_safely(futures[future], future.result)
+            _apply_safely(futures[future], future.result)
     finally:
         for pool in pools:
             pool.shutdown(wait=True)
     return len(due)
 
 
-def _record_safely(job: Job, answer) -> None:
-    """Record one job's answer; a bug with one job (say, provider state it cannot read) is
+def _apply_safely(job: Job, get_status: Callable[[], jobs.Status]) -> None:
+    """Apply one job's status; a bug with one job (say, provider state it cannot read) is
     logged and that job asked again later, so it never stops the others being followed."""
     try:
-        _record(job, answer())
+        _apply_and_hurry_older(job, get_status())
     except Exception:
         log.exception("following job %s failed; asking again in a minute", job.pk)
         Job.objects.filter(pk=job.pk).update(next_check_at=timezone.now() + jobs.TASK_GRACE)
 
 
-def _record(job: Job, answer) -> None:
-    jobs.record(job, answer)
-    if isinstance(answer, PollResult) and answer.phase == Phase.SUCCEEDED and job.submitted_at:
+def _apply_and_hurry_older(job: Job, status: jobs.Status) -> None:
+    jobs.apply_status(job, status)
+    if isinstance(status, PollResult) and status.phase == Phase.SUCCEEDED and job.submitted_at:
         # Same provider, submitted earlier: probably finished too, so ask now, not later.
         Job.objects.at_provider().filter(
             provider=job.provider,
@@ -127,7 +128,7 @@ def _record(job: Job, answer) -> None:
         ).update(next_check_at=timezone.now())
 
 
-def _time_out(now) -> None:
+def _time_out(now: datetime) -> None:
     """Fail, refunded, every job not finished within the ceiling; tell its provider."""
     ceiling = now - timedelta(minutes=settings.STUDIO_JOB_TIMEOUT_MINUTES)
     late = Job.objects.filter(
@@ -142,14 +143,14 @@ def _time_out(now) -> None:
             [job.status],
             f"The job did not finish within {minutes} minutes, so Studio stopped waiting. "
             "You were not charged.",
-            charged=False,
+            billing=Billing.NOT_BILLED,
             kind=Job.ErrorKind.TIMED_OUT,
         )
         if failed and was_at_provider:
             async_task("studio.tasks.cancel_at_provider", job.pk)
 
 
-def _take_up_lost_steps(now) -> None:
+def _take_up_lost_steps(now: datetime) -> None:
     """Start again any step whose task never ran or whose worker died (its lease expired)."""
     lost = Job.objects.filter(
         Q(lease_until__isnull=True) | Q(lease_until__lt=now),
@@ -174,8 +175,9 @@ def _discard_leftovers() -> None:
     made = LocalRender.objects.exclude(
         status__in=[LocalRender.Status.QUEUED, LocalRender.Status.RENDERING]
     ).values_list("pk", flat=True)
+    here = [name for name, cls in provider_classes().items() if cls.runs_here]
     ended = Job.objects.filter(
-        provider="local", status__in=Job.TERMINAL, provider_job_id__in=[str(pk) for pk in made]
+        provider__in=here, status__in=Job.TERMINAL, provider_job_id__in=[str(pk) for pk in made]
     )
     for job in ended:
         get_provider(job.provider).discard(jobs.handle_for(job))

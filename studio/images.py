@@ -673,6 +673,7 @@ def store(owner, image: NormalisedImage, *, derived_from: SourceImage | None = N
                 width=image.width,
                 height=image.height,
                 content_type=image.content_type,
+                size_bytes=len(image.data),
             )
     except IntegrityError:
         # The same image arrived twice at once: keep the first, drop our copy.

@@ -1,48 +1,55 @@
-"""The job state machine: create, submit, follow, finish, cancel.
+"""The job state machine: create, submit, follow, finish, cancel, retry.
 
     queued → submitting → submitted → running → finishing → succeeded
-                 ↘ failed / cancelled (from any state before finishing)
+    Any state before succeeded may end failed; before finishing, cancelled.
 
 Every change is a conditional update from the state the step expects (`Job.move`,
 `Job.claim`), so a step run twice, or by two workers at once, takes effect once. No
 transaction or lock is held across a provider call: call first, then write the outcome.
 """
 
+from __future__ import annotations
+
 import logging
 import random
 import tempfile
 import uuid
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from studio import failover, leases, pacing, pricing, quotas, video
-from studio.models import Clip, Job, SourceImage
-from studio.providers import get_provider
+from studio.models import Clip, Job
+from studio.options import Aspect, ClipOptions
 from studio.providers.base import (
+    Billing,
     GenerationRequest,
     Handle,
-    ImageInput,
     Phase,
     PollResult,
     ProviderError,
     RateLimitedError,
     SubmitUncertainError,
     TransientError,
+    reference_for,
 )
+from studio.providers.registry import get_provider
 
 log = logging.getLogger(__name__)
 
-# Longer than any submit or finish step can take; a step's lease outlives a killed worker
-# by at most this much before another worker takes the job up again.
-STEP_LEASE_SECONDS = settings.Q_CLUSTER["timeout"]
+# What one status call told us: where the job is, or why the provider could not say.
+Status = PollResult | ProviderError
+
 MAX_BACKOFF_SECONDS = 300
 # How long a queued task may wait for a free worker before the follower sends it again.
 TASK_GRACE = timedelta(seconds=60)
@@ -54,85 +61,66 @@ FOLLOWER_LEASE = "follow-jobs"
 DURATION_TOLERANCE = 0.5
 
 
-def create_job(**options) -> Job:
+def step_lease_seconds() -> int:
+    """How long a submit or finish step holds its job: longer than any can take (it is q2's
+    task timeout), so a step's lease outlives a killed worker by at most this much before
+    another worker takes the job up again."""
+    return int(settings.Q_CLUSTER["timeout"])
+
+
+def create_job(
+    *, creator: AbstractBaseUser, provider: str, options: ClipOptions, allow_failover: bool = False
+) -> Job:
     """Record a job with its price, reserve it against the creator's limits (raises
     quotas.QuotaExceeded), and queue its submission once the row is committed."""
-    return create_jobs(variations=[{}], **options)[0]
+    return create_jobs(
+        creator=creator, provider=provider, batch=[options], allow_failover=allow_failover
+    )[0]
 
 
 @transaction.atomic
-def create_jobs(*, creator, variations: list[dict], **options) -> list[Job]:
-    """Jobs that differ from `options` only by each variation's own values (seed, prompt,
-    duration), reserved together: all of them are accepted, or none (QuotaExceeded)."""
-    batch = uuid.uuid4() if len(variations) > 1 else None
-    made = [_new_job(creator, batch, **{**options, **variation}) for variation in variations]
+def create_jobs(
+    *,
+    creator: AbstractBaseUser,
+    provider: str,
+    batch: list[ClipOptions],
+    allow_failover: bool = False,
+) -> list[Job]:
+    """One job per options in `batch`, reserved together: all of them are accepted, or none
+    (QuotaExceeded). More than one share a batch id."""
+    batch_id = uuid.uuid4() if len(batch) > 1 else None
+    made = []
+    for options in batch:
+        price = pricing.quote(provider, options)
+        made.append(
+            Job.objects.create(
+                creator=creator,
+                batch=batch_id,
+                provider=provider,
+                **options.columns(),
+                allow_failover=allow_failover,
+                price_per_second=price.usd_per_second,
+                estimated_cost=price.cost,
+                next_check_at=timezone.now() + TASK_GRACE,
+            )
+        )
     quotas.reserve(*made)
     transaction.on_commit(lambda: [async_task("studio.tasks.submit_job", job.pk) for job in made])
     return made
 
 
-def _new_job(
-    creator,
-    batch,
-    *,
-    provider: str,
-    mode: str,
-    prompt: str,
-    negative_prompt: str = "",
-    duration: int,
-    resolution: str,
-    aspect: str,
-    audio: bool,
-    framing: str = "",
-    seed: int | None = None,
-    image: SourceImage | None = None,
-    last_frame: SourceImage | None = None,
-    allow_failover: bool = False,
-) -> Job:
-    price = pricing.quote(
-        provider=provider, mode=mode, resolution=resolution, audio=audio, seconds=duration
-    )
-    return Job.objects.create(
-        creator=creator,
-        batch=batch,
-        provider=provider,
-        mode=mode,
-        prompt=prompt,
-        negative_prompt=negative_prompt,
-        duration=duration,
-        resolution=resolution,
-        aspect=aspect,
-        framing=framing,
-        audio=audio,
-        seed=seed,
-        image=image,
-        last_frame=last_frame,
-        allow_failover=allow_failover,
-        price_per_second=price.usd_per_second,
-        estimated_cost=price.cost,
-        next_check_at=timezone.now() + TASK_GRACE,
-    )
-
-
 def generation_request(job: Job) -> GenerationRequest:
-    def image_input(source: SourceImage | None) -> ImageInput | None:
-        if source is None:
-            return None
-        return ImageInput(source.file.name, source.content_type, source.width, source.height)
-
     return GenerationRequest(
-        reference=f"studio-job-{job.pk}",
-        mode=job.mode,
-        prompt=job.prompt,
-        negative_prompt=job.negative_prompt,
-        duration=job.duration,
-        resolution=job.resolution,
-        aspect=job.aspect,
-        audio=job.audio,
-        seed=job.seed,
-        image=image_input(job.image),
-        last_frame=image_input(job.last_frame),
+        reference=reference_for(job.pk), options=job.options, webhook_url=_webhook_url(job)
     )
+
+
+def _webhook_url(job: Job) -> str:
+    """Where the job's provider should send its webhook, or "" when STUDIO_PUBLIC_URL is not
+    set and jobs are followed by polling alone (providers without webhooks ignore it)."""
+    if not settings.STUDIO_PUBLIC_URL:
+        return ""
+    return settings.STUDIO_PUBLIC_URL + reverse("webhook", args=[job.provider])
 
 
 def handle_for(job: Job) -> Handle:
@@ -143,10 +131,11 @@ def submit(job_id: int) -> None:
     """Send a queued job to its provider."""
     job = Job.objects.select_related("image", "last_frame").get(pk=job_id)
     provider = get_provider(job.provider)
-    took = job.claim(Job.Status.QUEUED, for_seconds=STEP_LEASE_SECONDS, to=Job.Status.SUBMITTING)
+    lease = step_lease_seconds()
+    took = job.claim(Job.Status.QUEUED, for_seconds=lease, to=Job.Status.SUBMITTING)
     if not took and provider.idempotent_submit:
         # A submit interrupted by a crash may be sent again where that cannot charge twice.
-        took = job.claim(Job.Status.SUBMITTING, for_seconds=STEP_LEASE_SECONDS)
+        took = job.claim(Job.Status.SUBMITTING, for_seconds=lease)
     if not took:
         return
     try:
@@ -166,8 +155,9 @@ def submit(job_id: int) -> None:
         return
     except ProviderError as exc:
         # Refused before it was accepted: not charged, unless the answer was lost.
-        charged = None if isinstance(exc, SubmitUncertainError) else False
-        fail(job, [Job.Status.SUBMITTING], str(exc), charged=charged, kind=exc.kind)
+        lost = isinstance(exc, SubmitUncertainError)
+        billing = Billing.MAY_BE_BILLED if lost else Billing.NOT_BILLED
+        fail(job, [Job.Status.SUBMITTING], str(exc), billing=billing, kind=exc.kind)
         return
     now = timezone.now()
     job.submitted_at = now
@@ -204,32 +194,32 @@ def _start_follower_unless_running() -> None:
         async_task("studio.tasks.follow_jobs")
 
 
-def check(job: Job) -> None:
-    """Poll the provider once for a job it is working on and record what it says."""
-    record(job, ask(job))
+def refresh_status(job: Job) -> None:
+    """Ask the provider once about a job it is working on, and move the job by the answer."""
+    apply_status(job, fetch_status(job))
 
 
-def ask(job: Job) -> PollResult | ProviderError:
+def fetch_status(job: Job) -> Status:
     """One status call for a job at its provider: HTTP only, nothing written, so the
-    follower can ask for many jobs at once and record the answers itself."""
+    follower can ask about many jobs at once and apply the answers itself."""
     try:
         return get_provider(job.provider).poll(handle_for(job))
     except ProviderError as exc:
         return exc
 
 
-def record(job: Job, answer: PollResult | ProviderError) -> None:
-    """Move the job by what its provider answered, and plan when to ask again."""
-    if isinstance(answer, TransientError):
-        job.move(Job.AT_PROVIDER, job.status, next_check_at=_backoff(job, answer))
+def apply_status(job: Job, status: Status) -> None:
+    """Move the job by what its provider said, and plan when to ask again."""
+    if isinstance(status, TransientError):
+        job.move(Job.AT_PROVIDER, job.status, next_check_at=_backoff(job, status))
         return
-    if isinstance(answer, ProviderError):
-        fail(job, Job.AT_PROVIDER, str(answer), charged=answer.charged_on_failure, kind=answer.kind)
+    if isinstance(status, ProviderError):
+        fail(job, Job.AT_PROVIDER, str(status), billing=status.billing, kind=status.kind)
         return
-    _record(job, answer)
+    _advance(job, status)
 
 
-def _record(job: Job, result: PollResult) -> None:
+def _advance(job: Job, result: PollResult) -> None:
     next_check = pacing.next_check(job, timezone.now(), result.queue_position)
     if result.phase == Phase.QUEUED:
         job.move(
@@ -265,13 +255,15 @@ def _record(job: Job, result: PollResult) -> None:
             quotas.refund(job, "cancelled at the provider")
     else:
         reason = result.error or "The provider reported a failure without a reason."
-        fail(job, Job.AT_PROVIDER, reason, kind=Job.ErrorKind.GENERATION)
+        fail(
+            job, Job.AT_PROVIDER, reason, billing=Billing.NOT_BILLED, kind=Job.ErrorKind.GENERATION
+        )
 
 
 def finish(job_id: int) -> None:
     """Bring the finished MP4 home, check it, make its poster and show it in the gallery."""
     job = Job.objects.get(pk=job_id)
-    if not job.claim(Job.Status.FINISHING, for_seconds=STEP_LEASE_SECONDS):
+    if not job.claim(Job.Status.FINISHING, for_seconds=step_lease_seconds()):
         return
     provider = get_provider(job.provider)
     handle = handle_for(job)
@@ -283,8 +275,9 @@ def finish(job_id: int) -> None:
             if job.submitted_at and timezone.now() - job.submitted_at > FETCH_CEILING:
                 message = f"The clip could not be downloaded: {exc}"
                 fail(
-                    job, [Job.Status.FINISHING], message, charged=None, kind=Job.ErrorKind.DOWNLOAD
-                )
+                    job, [Job.Status.FINISHING], message, billing=Billing.MAY_BE_BILLED,
+                    kind=Job.ErrorKind.DOWNLOAD,
+                )  # fmt: skip
                 return
             # Stay finishing; the follower tries again after the backoff.
             log.warning("fetching job %s failed for now: %s", job.pk, exc)
@@ -299,7 +292,7 @@ def finish(job_id: int) -> None:
             # The provider made the clip; whether it bills for one we never got is its rule.
             message = f"The clip could not be downloaded: {exc}"
             fail(
-                job, [Job.Status.FINISHING], message, charged=exc.charged_on_failure,
+                job, [Job.Status.FINISHING], message, billing=exc.billing,
                 kind=Job.ErrorKind.DOWNLOAD,
             )  # fmt: skip
             return
@@ -307,7 +300,10 @@ def finish(job_id: int) -> None:
             info, poster = video.probe_with_poster(path)
             _check_clip(job, info)
         except video.VideoError as exc:
-            fail(job, [Job.Status.FINISHING], str(exc), charged=None, kind=Job.ErrorKind.BAD_CLIP)
+            fail(
+                job, [Job.Status.FINISHING], str(exc), billing=Billing.MAY_BE_BILLED,
+                kind=Job.ErrorKind.BAD_CLIP,
+            )  # fmt: skip
             return
         # Names are fixed per job, so a run killed half-way leaves nothing behind to orphan.
         clip_name = _replace(f"clips/{job.creator_id}/job-{job.pk}.mp4", path)
@@ -340,12 +336,9 @@ def _check_clip(job: Job, info: video.ClipInfo) -> None:
         raise video.VideoError(
             f"The provider returned a {info.duration:.1f} s clip; {job.duration} s was asked for."
         )
-    image = job.image
-    expected = video.output_size(
-        job.aspect, job.resolution, (image.width, image.height) if image else None
-    )
+    expected = job.options.frame_size()
     allowed = {expected}
-    if job.aspect == Job.Aspect.AUTO:
+    if job.aspect == Aspect.AUTO:
         allowed.add((expected[1], expected[0]))
     if (info.width, info.height) not in allowed:
         raise video.VideoError(
@@ -354,7 +347,7 @@ def _check_clip(job: Job, info: video.ClipInfo) -> None:
         )
 
 
-def _replace(name: str, content) -> str:
+def _replace(name: str, content: Path | ContentFile[bytes]) -> str:
     if default_storage.exists(name):
         default_storage.delete(name)
     if isinstance(content, Path):
@@ -395,14 +388,16 @@ def _cancel_at_provider(job: Job, handle: Handle) -> None:
         log.warning("cancelling job %s at %s failed: %s", job.pk, job.provider, exc)
 
 
-def fail(job: Job, from_states, message: str, *, charged: bool | None = False, kind: str) -> bool:
+def fail(
+    job: Job, from_states: Iterable[str], message: str, *, billing: Billing, kind: str
+) -> bool:
     """Fail the job and settle its reservation by the provider's billing for this failure:
-    refunded when it is not charged, kept when it is or may be (`charged` None), with the
-    reason said on the job."""
-    free = charged is False or not job.estimated_cost
+    refunded when it is not billed, kept when it is or may be, with the reason said on the
+    job."""
+    free = billing == Billing.NOT_BILLED or not job.estimated_cost
     if free:
         note = "You were not charged."
-    elif charged:
+    elif billing == Billing.BILLED:
         note = f"The provider bills for this, so ${job.estimated_cost} was charged."
     else:
         note = f"The provider may bill for this, so ${job.estimated_cost} counts as charged."
@@ -424,7 +419,7 @@ def fail(job: Job, from_states, message: str, *, charged: bool | None = False, k
     return False
 
 
-def _backoff(job: Job, exc: TransientError):
+def _backoff(job: Job, exc: TransientError) -> datetime:
     """When to try again after a transient error: the provider's retry-after, else
     exponential backoff with jitter on the job's age."""
     if isinstance(exc, RateLimitedError) and exc.retry_after:
@@ -450,7 +445,7 @@ def reconcile_interrupted_submit(job: Job) -> None:
         "Studio was interrupted while sending this job and cannot tell whether the provider "
         "received it; it was not sent again, so it cannot be charged twice. "
         "You were not charged.",
-        charged=False,
+        billing=Billing.NOT_BILLED,
         kind=Job.ErrorKind.INTERRUPTED,
     )
 
@@ -474,16 +469,6 @@ def retry(job: Job) -> Job:
     return create_job(
         creator=job.creator,
         provider=job.provider,
-        mode=job.mode,
-        prompt=job.prompt,
-        negative_prompt=job.negative_prompt,
-        duration=job.duration,
-        resolution=job.resolution,
-        aspect=job.aspect,
-        audio=job.audio,
-        framing=job.framing,
-        seed=job.seed,
-        image=job.image,
-        last_frame=job.last_frame,
+        options=job.options,
         allow_failover=job.allow_failover,
     )

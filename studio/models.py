@@ -1,11 +1,17 @@
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import models
 from django.utils import timezone
+
+from studio import options
+from studio.options import ClipOptions
+from studio.providers.names import label
 
 
 class SourceImage(models.Model):
@@ -23,6 +29,8 @@ class SourceImage(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     content_type = models.CharField(max_length=40)
+    # The stored file's size: what a provider is sent (kept here, so no storage call is needed).
+    size_bytes = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -54,28 +62,16 @@ class Job(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
-    class Mode(models.TextChoices):
-        IMAGE = "image", "Image to video"
-        TEXT = "text", "Text to video"
-        FIRST_LAST = "first_last", "First and last frame"
-
-    class Resolution(models.TextChoices):
-        P720 = "720p", "720p"
-        P1080 = "1080p", "1080p"
-
-    class Aspect(models.TextChoices):
-        LANDSCAPE = "16:9", "16:9 landscape"
-        PORTRAIT = "9:16", "9:16 portrait"
-        AUTO = "auto", "Auto (nearest to the image)"
+    # A clip's options, as studio/options.py defines them.
+    Mode = options.Mode
+    Resolution = options.Resolution
+    Aspect = options.Aspect
+    Framing = options.Framing
 
     class Charge(models.TextChoices):
         RESERVED = "reserved", "Reserved"
         SETTLED = "settled", "Charged"
         REFUNDED = "refunded", "Not charged"
-
-    class Framing(models.TextChoices):
-        CROP = "crop", "Crop"
-        PAD = "pad", "Pad with a blurred copy"
 
     class ErrorKind(models.TextChoices):
         PROVIDER = "provider", "Provider error"
@@ -92,10 +88,10 @@ class Job(models.Model):
         INTERRUPTED = "interrupted", "Interrupted"
         TIMED_OUT = "timed_out", "Timed out"
 
-    DURATIONS = (4, 6, 8)
+    DURATIONS = options.DURATIONS
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
     AT_PROVIDER = (Status.SUBMITTED, Status.RUNNING)  # the provider has it; we poll
-    MAX_SEED = 2**32 - 1
+    MAX_SEED = options.MAX_SEED
 
     creator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs"
@@ -178,13 +174,18 @@ class Job(models.Model):
 
     @property
     def provider_label(self) -> str:
-        return _provider_label(self.provider)
+        return label(self.provider)
 
     @property
     def failed_over_from_label(self) -> str:
-        return _provider_label(self.failed_over_from)
+        return label(self.failed_over_from)
 
-    def move(self, from_states, to: str, **fields) -> bool:
+    @property
+    def options(self) -> ClipOptions:
+        """What the job makes, rebuilt from its columns (stills included)."""
+        return ClipOptions.from_record(self)
+
+    def move(self, from_states: Iterable[str], to: str, **fields: Any) -> bool:
         """Change status only if it is still one of `from_states`: the one way status changes.
 
         A single conditional UPDATE, so of two workers running the same step only one wins,
@@ -219,13 +220,6 @@ class Job(models.Model):
             for name, value in fields.items():
                 setattr(self, name, value)
         return bool(moved)
-
-
-def _provider_label(name: str) -> str:
-    from studio.providers import PROVIDERS  # providers import this module
-
-    cls = PROVIDERS.get(name)
-    return cls.label if cls else name
 
 
 class Clip(models.Model):

@@ -11,11 +11,11 @@ per job ahead of it, but only where nothing better is known: before anything is 
 most 15 s) and once it is late.
 Within the learned window the queue position is not heeded: the learned time already holds
 the usual queueing, and a burst of our own jobs puts hundreds ahead of each one at a provider
-that works through them in parallel (bench/engine.py: obeying it, 500 jobs took 15 s to be
-noticed).
+that works through them in parallel (obeying it made a burst wait many seconds to be noticed;
+README: The job engine).
 
-For a 20-second generation that is about 4 calls and at most 2 s between the provider
-finishing and Studio noticing (bench/engine.py measures both).
+For a 20-second generation that is a handful of calls and at most about 2 s between the
+provider finishing and Studio noticing (bench/engine.py measures both).
 """
 
 import statistics
@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from django.db.models import F
 
 from studio.models import Job
+from studio.providers.registry import provider_class
 
 LEARN_FROM = 20  # finished jobs per provider
 RELEARN_SECONDS = 15.0
@@ -33,13 +34,13 @@ RELEARN_SECONDS = 15.0
 UNKNOWN_RELEARN_SECONDS = 1.0
 COLD_MAX = 15.0
 # Around the learned time calls are at most this far apart, so a long job is noticed within
-# about 2 s: at 3 s, 1,000 steady 160 s jobs had noticing p95 2.5-2.9 s (bench/engine.py).
-# Past 1.1 times the typical time they spread to 3 s, which keeps even a job done at 1.5
-# times within 12 calls per minute of generation.
+# about 2 s (3 s apart left long jobs' noticing p95 near 3 s: README, The job engine). Past
+# 1.1 times the typical time they spread to 3 s, which keeps even a job done at 1.5 times
+# within 12 calls per minute of generation.
 NEAR_MAX = 2.0
 LATE_MAX = 30.0
 
-_typical: dict[str, tuple[float, float | None]] = {}  # provider → (learned at, seconds)
+_typical: dict[str, tuple[float, float | None]] = {}
 
 
 def typical_seconds(provider: str) -> float | None:
@@ -60,11 +61,6 @@ def typical_seconds(provider: str) -> float | None:
     value = statistics.median(seconds) if seconds else None
     _typical[provider] = (time.monotonic(), value)
     return value
-
-
-def forget() -> None:
-    """Drop what was learned (tests; a provider whose speed changed)."""
-    _typical.clear()
 
 
 def interval(
@@ -89,9 +85,7 @@ def interval(
 
 
 def next_check(job: Job, now: datetime, queue_position: int | None = None) -> datetime:
-    from studio.providers import get_provider  # providers import the models this needs
-
     age = (now - (job.submitted_at or now)).total_seconds()
-    cold_min = min(5.0, get_provider(job.provider).poll_interval_seconds)
+    cold_min = min(5.0, provider_class(job.provider).poll_interval_seconds)
     wait = interval(age, typical_seconds(job.provider), queue_position, cold_min)
     return now + timedelta(seconds=wait)

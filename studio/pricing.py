@@ -1,17 +1,21 @@
 """What a clip costs, before it is made: Decimal, never float.
 
-Prices live in the `Price` table (admin-editable, seeded from shared/providers.md §6 with each
-figure's source). A job copies the price it was created at, so what a clip was charged never
-changes with the table. The local renderer is free and has no rows.
+Prices live in the `Price` table (admin-editable). Each provider's package holds its seed
+data with each figure's source (studio/providers/<name>/prices.py); `seed_missing_prices`
+adds the rows that are missing after every `migrate`, and never changes one an admin edited.
+A job copies the price it was created at, so what a clip was charged never changes with the
+table. Free providers (the local renderer) have no rows.
 """
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from studio.models import Price
+from studio.options import ClipOptions
+from studio.providers.registry import provider_class, provider_classes
 
 CENT = Decimal("0.01")
-FREE_PROVIDERS = frozenset({"local"})
 
 
 class UnknownPrice(LookupError):
@@ -24,29 +28,41 @@ class Quote:
     cost: Decimal  # to the cent: the figure shown and reserved
 
 
-def price_per_second(provider: str, mode: str, resolution: str, audio: bool) -> Decimal:
-    if provider in FREE_PROVIDERS:
-        return Decimal("0")
-    price = (
-        Price.objects.filter(provider=provider, mode=mode, resolution=resolution, audio=audio)
+def quote(provider: str, options: ClipOptions) -> Quote:
+    """The price of one clip of `options` at `provider`, or UnknownPrice."""
+    if provider_class(provider).free:
+        return Quote(Decimal("0"), Decimal("0.00"))
+    per_second = (
+        Price.objects.filter(
+            provider=provider,
+            mode=options.mode,
+            resolution=options.resolution,
+            audio=options.audio,
+        )
         .values_list("usd_per_second", flat=True)
         .first()
     )
-    if price is None:
+    if per_second is None:
         raise UnknownPrice(
-            f"No price is set for {provider} at {resolution} ({mode}); "
+            f"No price is set for {provider} at {options.resolution} ({options.mode}); "
             "an admin must add it to the price table first."
         )
-    return price
+    return Quote(per_second, (per_second * options.duration).quantize(CENT))
 
 
-def quote(*, provider: str, mode: str, resolution: str, audio: bool, seconds: int) -> Quote:
-    per_second = price_per_second(provider, mode, resolution, audio)
-    return Quote(per_second, (per_second * seconds).quantize(CENT))
-
-
-def estimate(*, provider: str, mode: str, resolution: str, audio: bool, seconds: int) -> Decimal:
-    """The price of one clip, in USD, to the cent."""
-    return quote(
-        provider=provider, mode=mode, resolution=resolution, audio=audio, seconds=seconds
-    ).cost
+def seed_missing_prices(**kwargs: Any) -> None:
+    """Add every provider's seeded price that the table lacks (a post_migrate receiver)."""
+    for name, cls in provider_classes().items():
+        for row in cls.prices:
+            Price.objects.get_or_create(
+                provider=name,
+                mode=row.mode,
+                resolution=row.resolution,
+                audio=row.audio,
+                defaults={
+                    "usd_per_second": row.usd_per_second,
+                    "source": row.source,
+                    "as_of": row.as_of,
+                    "confirmed": row.confirmed,
+                },
+            )

@@ -4,41 +4,16 @@ The README's "Settings" table lists each variable. Production (DEBUG off) refuse
 without a real SECRET_KEY.
 """
 
-import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from studio.environment import env, env_bool, env_int, env_list
+from studio.providers.registry import provider_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
-
-
-def env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = env(name)
-    if not value:
-        return default
-    if value.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if value.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}.")
-
-
-def env_int(name: str, default: int) -> int:
-    value = env(name)
-    try:
-        return int(value) if value else default
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
 DEBUG = env_bool("DEBUG")
@@ -116,7 +91,7 @@ TEMPLATES = [
 # busy timeout instead of failing with "database is locked" (see shared/facts.md).
 # Connections are kept for a minute, SQLite's too: django-q2 closes "old" connections before
 # every broker call and every task, and with CONN_MAX_AGE 0 that reopened SQLite (and ran
-# the PRAGMAs) several times per task: 13% of the worker's CPU (bench/engine.py).
+# the PRAGMAs) several times per task (README: The job engine).
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'studio.sqlite3'}", conn_max_age=60
@@ -187,9 +162,9 @@ Q_CLUSTER = {
     "catch_up": False,
     "poll": 0.2,
     # Successful tasks are not stored (failed ones are): q2 saves each result in a write
-    # transaction that first loads every stored success, so with 500 kept a task costs ~3x
-    # the CPU and holds SQLite's write lock meanwhile (bench/engine.py). Jobs and the
-    # ledger are the record of what was done.
+    # transaction that first loads every stored success, so with hundreds kept a task costs
+    # several times the CPU and holds SQLite's write lock meanwhile (README: The job engine).
+    # Jobs and the ledger are the record of what was done.
     "save_limit": -1,
     "label": "Task queue",
 }
@@ -218,49 +193,22 @@ STUDIO_DEFAULT_MONTHLY_BUDGET = env("STUDIO_DEFAULT_MONTHLY_BUDGET", "10.00")
 STUDIO_DEFAULT_MONTHLY_SECONDS = env_int("STUDIO_DEFAULT_MONTHLY_SECONDS", 600)
 STUDIO_DEFAULT_CONCURRENT_JOBS = env_int("STUDIO_DEFAULT_CONCURRENT_JOBS", 3)
 # Comma-separated; empty: every provider / resolution.
-# The most clips one request may make as a batch of variations.
-STUDIO_MAX_BATCH = env_int("STUDIO_MAX_BATCH", 12)
 STUDIO_DEFAULT_PROVIDERS = env_list("STUDIO_DEFAULT_PROVIDERS", "")
 STUDIO_DEFAULT_RESOLUTIONS = env_list("STUDIO_DEFAULT_RESOLUTIONS", "")
+# The most clips one request may make as a batch of variations.
+STUDIO_MAX_BATCH = env_int("STUDIO_MAX_BATCH", 12)
 STUDIO_DEMO_USERNAME = env("STUDIO_DEMO_USERNAME", "demo")
 STUDIO_DEMO_PASSWORD = env("STUDIO_DEMO_PASSWORD", "studio-demo")
 
-# Hosted providers: a provider without its key is shown as unavailable, with the reason.
-# Base URLs default to the real services; point them at `manage.py provider_emulator` to try
-# every provider offline.
-FAL_KEY = env("FAL_KEY")
-GEMINI_API_KEY = env("GEMINI_API_KEY")
-AIMLAPI_KEY = env("AIMLAPI_KEY")
-OXEN_API_KEY = env("OXEN_API_KEY")
-FAL_QUEUE_URL = env("FAL_QUEUE_URL", "https://queue.fal.run")
-FAL_REST_URL = env("FAL_REST_URL", "https://rest.fal.ai")
-GEMINI_API_URL = env("GEMINI_API_URL", "https://generativelanguage.googleapis.com/v1beta")
-AIMLAPI_URL = env("AIMLAPI_URL", "https://api.aimlapi.com")
-OXEN_API_URL = env("OXEN_API_URL", "https://hub.oxen.ai")
+# Hosted providers. Each declares its own settings (keys, base URLs, model ids, extra media
+# hosts) in its package, studio/providers/<name>/config.py; they are read here like the rest.
+# Base URLs default to the real services; point them at the emulator (`python -m emulator`)
+# to try every provider offline. A provider without its key is shown as unavailable.
+for _setting in provider_settings():
+    globals()[_setting.name] = _setting.from_environment()
 STUDIO_PROVIDER_TIMEOUT = env_int("STUDIO_PROVIDER_TIMEOUT", 30)
-# How stills reach fal: "storage" (its two-step upload, the safe choice for its 8 MB limit)
-# or "data_uri" (inline; unconfirmed for Veo Lite).
-FAL_IMAGE_UPLOAD = env("FAL_IMAGE_UPLOAD", "storage")
-GEMINI_VEO_MODEL = env("GEMINI_VEO_MODEL", "veo-3.1-lite-generate-preview")
-# AI/ML API's docs disagree with themselves (shared/providers.md §3): every spelling is a setting.
-AIMLAPI_MODEL = env("AIMLAPI_MODEL", "google/veo-3-1-lite-generate-preview")
-AIMLAPI_RESOLUTION_CASE = env("AIMLAPI_RESOLUTION_CASE")  # lower, upper; empty: by model
-AIMLAPI_DURATION_TYPE = env("AIMLAPI_DURATION_TYPE", "int")
-AIMLAPI_LAST_FRAME_FIELD = env("AIMLAPI_LAST_FRAME_FIELD", "last_image_url")
-AIMLAPI_IMAGE_FORMAT = env("AIMLAPI_IMAGE_FORMAT", "data_uri")
-OXEN_MODEL = env("OXEN_MODEL", "google-veo-3-1-lite")
-# Extra hosts each provider's clips may be downloaded from (comma-separated).
-FAL_MEDIA_HOSTS = env_list("FAL_MEDIA_HOSTS", "")
-GEMINI_MEDIA_HOSTS = env_list("GEMINI_MEDIA_HOSTS", "")
-AIMLAPI_MEDIA_HOSTS = env_list("AIMLAPI_MEDIA_HOSTS", "")
-OXEN_MEDIA_HOSTS = env_list("OXEN_MEDIA_HOSTS", "")
 # Largest MP4 accepted from a provider.
 STUDIO_MAX_CLIP_BYTES = env_int("STUDIO_MAX_CLIP_MB", 200) * 1024 * 1024
 # Webhooks: where providers can reach Studio from outside (https://studio.example.com).
 # Empty: no webhooks are asked for, and jobs are followed by polling alone.
 STUDIO_PUBLIC_URL = env("STUDIO_PUBLIC_URL").rstrip("/")
-# The keys fal signs its webhooks with (shared/providers.md §1.8).
-FAL_JWKS_URL = env("FAL_JWKS_URL", "https://rest.alpha.fal.ai/.well-known/jwks.json")
-# The Standard Webhooks signing secret ("whsec_…") for Gemini's webhooks; Gemini is asked for
-# webhooks only when it is set.
-GEMINI_WEBHOOK_SECRET = env("GEMINI_WEBHOOK_SECRET")

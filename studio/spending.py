@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from studio.models import Job, Usage
 from studio.pricing import CENT
-from studio.providers import PROVIDERS
+from studio.providers.registry import LABELS, label
 
 ZERO = Decimal("0.00")
 
@@ -110,10 +110,6 @@ class ProviderMonth:
         return self.succeeded + self.failed
 
     @property
-    def failure_rate(self) -> float | None:
-        return self.failed / self.ended if self.ended else None
-
-    @property
     def median_seconds(self) -> float | None:
         if self.median_generation is None:
             return None
@@ -142,14 +138,14 @@ class MonthFigures:
 def month_span(month: date) -> tuple[datetime, datetime]:
     """The month's first instant and the next month's, in the site's time zone."""
     zone = timezone.get_default_timezone()
-    after = following(month)
+    after = next_month(month)
     return (
         datetime(month.year, month.month, 1, tzinfo=zone),
         datetime(after.year, after.month, 1, tzinfo=zone),
     )
 
 
-def following(month: date) -> date:
+def next_month(month: date) -> date:
     """The first day of the next month."""
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
@@ -211,12 +207,12 @@ def _providers(jobs: QuerySet) -> list[ProviderMonth]:
         status=Job.Status.SUCCEEDED, submitted_at__isnull=False, finished_at__isnull=False
     ).values_list("provider", "submitted_at", "finished_at"):
         times.setdefault(provider, []).append(finished - submitted)
-    order = list(PROVIDERS)
+    order = list(LABELS)
     return sorted(
         (
             ProviderMonth(
                 provider=row["provider"],
-                label=_label(row["provider"]),
+                label=label(row["provider"]),
                 usd=_cents(row["usd"]),
                 jobs=row["jobs"],
                 succeeded=row["succeeded"],
@@ -229,11 +225,6 @@ def _providers(jobs: QuerySet) -> list[ProviderMonth]:
         ),
         key=lambda p: (order.index(p.provider) if p.provider in order else len(order), p.provider),
     )
-
-
-def _label(provider: str) -> str:
-    cls = PROVIDERS.get(provider)
-    return cls.label if cls else provider
 
 
 def _median(times: list[timedelta]) -> timedelta | None:

@@ -5,7 +5,7 @@ domain function is idempotent.
 """
 
 from studio import following, jobs
-from studio.providers import local
+from studio.providers.local import worker
 
 
 def submit_job(job_id: int) -> None:
@@ -17,7 +17,7 @@ def finish_job(job_id: int) -> None:
 
 
 def render_locally(render_id: str) -> None:
-    local.render(render_id)
+    worker.render(render_id)
 
 
 def follow_jobs() -> None:

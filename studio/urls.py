@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from studio import admin as studio_admin
-from studio import views
+from studio.admin import dashboard
+from studio.web import views
 
 urlpatterns = [
     path("", views.create, name="create"),
@@ -21,11 +21,10 @@ urlpatterns = [
     path("images/upload/<str:role>/", views.upload_still, name="upload_still"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("webhooks/fal/", views.fal_webhook, name="fal_webhook"),
-    path("webhooks/gemini/", views.gemini_webhook, name="gemini_webhook"),
+    path("webhooks/<str:provider>/", views.webhook, name="webhook"),
     path("healthz", views.health, name="health"),
     path("favicon.ico", views.favicon),
     # Before the admin's own URLs, which would answer 404 for it.
-    path("admin/studio/dashboard/", studio_admin.dashboard, name="admin_dashboard"),
+    path("admin/studio/dashboard/", dashboard.dashboard, name="admin_dashboard"),
     path("admin/", admin.site.urls),
 ]

@@ -43,6 +43,30 @@ def signed_in(client, creator):
     return client
 
 
+@pytest.fixture(autouse=True)
+def fresh_process_state(monkeypatch):
+    """What a process learns as it runs starts afresh for each test: pacing's typical
+    generation times, and the fal webhook keys it fetched."""
+    from studio import pacing
+    from studio.providers.fal import webhook
+
+    monkeypatch.setattr(pacing, "_typical", {})
+    monkeypatch.setattr(webhook, "KEYS", webhook.KeyCache())
+
+
+@pytest.fixture
+def register_provider(monkeypatch):
+    """Make a test's own provider class known to the registry for one test."""
+    from studio.providers import registry
+
+    def register(cls):
+        monkeypatch.setitem(registry.LABELS, cls.name, cls.label or cls.name)
+        monkeypatch.setitem(registry._classes, cls.name, cls)
+        return cls
+
+    return register
+
+
 @pytest.fixture
 def tasks_inline(monkeypatch):
     """Run django-q2 tasks inline, as `sync` mode does, instead of queueing them."""

@@ -51,24 +51,25 @@ def hold(stage: str, job: int, prompt: str) -> None:
 
 
 def install() -> None:
-    from studio import jobs, video
+    from studio import jobs
     from studio.models import Job, LocalRender
-    from studio.providers import local
+    from studio.providers.local import client as local
+    from studio.providers.local import renderer, worker
 
     submit = local.LocalProvider.submit
 
     def held_submit(self, request):
         handle = submit(self, request)
-        hold("submit", job_id(request.reference), request.prompt)
+        hold("submit", job_id(request.reference), request.options.prompt)
         return handle
 
-    render = local.render
+    render = worker.render
     rendering: dict[str, object] = {}
 
     def logged_render(render_id):
         row = LocalRender.objects.filter(pk=render_id).first()
         if row is not None:
-            rendering.update(job=job_id(row.client_reference), prompt=row.spec["prompt"])
+            rendering.update(job=job_id(row.client_reference), prompt=row.spec["options"]["prompt"])
             with open(holds_dir() / "renders.log", "a") as f:
                 f.write(f"{rendering['job']}\n")
         try:
@@ -76,7 +77,7 @@ def install() -> None:
         finally:
             rendering.clear()
 
-    render_clip = video.render_clip
+    render_clip = renderer.render_clip
 
     def held_render_clip(first, last, spec, out, on_progress=None):
         def progress(fraction):
@@ -100,12 +101,12 @@ def install() -> None:
     def held_discard(self, handle):
         row = LocalRender.objects.filter(pk=handle.provider_job_id).first()
         if row is not None:
-            hold("discard", job_id(row.client_reference), row.spec["prompt"])
+            hold("discard", job_id(row.client_reference), row.spec["options"]["prompt"])
         return discard(self, handle)
 
     local.LocalProvider.submit = held_submit
-    local.render = logged_render
-    video.render_clip = held_render_clip
+    worker.render = logged_render
+    renderer.render_clip = held_render_clip
     jobs._replace = held_replace
     local.LocalProvider.discard = held_discard
 

@@ -17,7 +17,7 @@ import time
 from emulator import Emulator
 from studio import images, jobs
 from studio.models import Job
-from tests.factories import photo
+from tests.factories import create_job, photo
 
 # Short enough that a test polls a handful of times; long enough to see the queue.
 LATENCY = 0.15
@@ -64,7 +64,7 @@ def new_job(creator, provider: str, **options) -> Job:
     fields.update(options)
     if fields["mode"] != Job.Mode.TEXT and "image" not in fields:
         fields["image"] = still(creator)
-    return jobs.create_job(creator=creator, provider=provider, **fields)
+    return create_job(creator=creator, provider=provider, **fields)
 
 
 def submitted(job: Job) -> Job:
@@ -78,7 +78,7 @@ def follow(job: Job, timeout: float = 15.0) -> Job:
     deadline = time.monotonic() + timeout
     while job.status in Job.AT_PROVIDER:
         assert time.monotonic() < deadline, f"job still {job.status} after {timeout} s"
-        jobs.check(job)
+        jobs.refresh_status(job)
         job.refresh_from_db()
         if job.status in Job.AT_PROVIDER:
             time.sleep(0.03)

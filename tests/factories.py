@@ -37,11 +37,39 @@ def make_creator(username: str = "ana"):
     return get_user_model().objects.create_user(username=username, password="pw-" + username * 3)
 
 
-def text_job(creator, prompt: str = "rain over the harbour"):
-    """A queued text-to-video job on the local renderer."""
+def clip_options(**fields):
+    """ClipOptions from keyword fields (stills may be SourceImages); the prompt defaults."""
+    from studio.models import SourceImage
+    from studio.options import STILL_ROLES, ClipOptions, Still
+
+    for role in STILL_ROLES:
+        if isinstance(fields.get(role), SourceImage):
+            fields[role] = Still.of(fields[role])
+    fields.setdefault("prompt", "rain")
+    return ClipOptions(**fields)
+
+
+def create_job(*, creator, provider: str, allow_failover: bool = False, **fields):
+    """jobs.create_job with the options given as keywords."""
     from studio import jobs
 
     return jobs.create_job(
+        creator=creator, provider=provider, options=clip_options(**fields),
+        allow_failover=allow_failover,
+    )  # fmt: skip
+
+
+def create_jobs(*, creator, provider: str, variations: list[dict], **fields):
+    """jobs.create_jobs: one job per variation (keywords that differ from `fields`)."""
+    from studio import jobs
+
+    batch = [clip_options(**{**fields, **variation}) for variation in variations]
+    return jobs.create_jobs(creator=creator, provider=provider, batch=batch)
+
+
+def text_job(creator, prompt: str = "rain over the harbour"):
+    """A queued text-to-video job on the local renderer."""
+    return create_job(
         creator=creator, provider="local", mode="text", prompt=prompt, duration=4,
         resolution="720p", aspect="16:9", audio=False,
     )  # fmt: skip
@@ -60,3 +88,10 @@ def set_price(provider: str, usd_per_second: str) -> None:
                     provider=provider, mode=mode, resolution=resolution, audio=audio,
                     defaults={"usd_per_second": Decimal(usd_per_second), "source": "test"},
                 )  # fmt: skip
+
+
+def price_of(*, provider: str, seconds: int, **fields):
+    """What one clip of these options costs at `provider` (pricing.quote's cost)."""
+    from studio import pricing
+
+    return pricing.quote(provider, clip_options(duration=seconds, **fields)).cost

@@ -7,7 +7,8 @@ from django.urls import reverse, reverse_lazy
 
 from studio import jobs, quotas
 from studio.models import Job, LedgerEntry, Quota
-from tests.factories import make_creator, text_job
+from studio.providers.base import Billing
+from tests.factories import create_job, create_jobs, make_creator, text_job
 
 
 def test_admin_cancel_action_goes_through_the_job_engine(client, creator):
@@ -54,7 +55,7 @@ CREATORS = reverse_lazy("admin:studio_creator_changelist")
 
 def fal_job(creator, duration: int = 8) -> Job:
     """$0.05 a second (fal, 720p, with audio)."""
-    return jobs.create_job(
+    return create_job(
         creator=creator, provider="fal", mode="text", prompt="rain", duration=duration,
         resolution="720p", aspect="16:9", audio=True,
     )  # fmt: skip
@@ -252,8 +253,14 @@ def test_jobs_can_be_filtered_by_charge_provider_error_kind_and_batch(client, bo
     charged, refunded = fal_job(creator), fal_job(creator)
     reserved = text_job(creator)
     quotas.settle(charged)
-    jobs.fail(refunded, [Job.Status.QUEUED], "No.", kind=Job.ErrorKind.CONTENT_POLICY)
-    batch = jobs.create_jobs(
+    jobs.fail(
+        refunded,
+        [Job.Status.QUEUED],
+        "No.",
+        billing=Billing.NOT_BILLED,
+        kind=Job.ErrorKind.CONTENT_POLICY,
+    )
+    batch = create_jobs(
         creator=creator, provider="local", mode="text", prompt="rain", duration=4,
         resolution="720p", aspect="16:9", audio=False, variations=[{"seed": 1}, {"seed": 2}],
     )  # fmt: skip
@@ -279,12 +286,18 @@ def retry(client, *jobs_):
 
 
 def test_retrying_a_failed_job_makes_a_new_one_with_the_same_settings(client, boss, creator):
-    failed = jobs.create_job(
+    failed = create_job(
         creator=creator, provider="fal", mode="text", prompt="rain at dusk",
         negative_prompt="people", duration=6, resolution="1080p", aspect="9:16", audio=False,
         seed=42,
     )  # fmt: skip
-    jobs.fail(failed, [Job.Status.QUEUED], "Busy.", kind=Job.ErrorKind.TRANSIENT)
+    jobs.fail(
+        failed,
+        [Job.Status.QUEUED],
+        "Busy.",
+        billing=Billing.NOT_BILLED,
+        kind=Job.ErrorKind.TRANSIENT,
+    )
     response = retry(client, failed)
     new = Job.objects.latest("pk")
     assert said(response) == [
@@ -415,7 +428,13 @@ def test_the_dashboard_shows_a_months_figures_and_its_chart(client, boss, creato
                  finished_at=sent + timedelta(seconds=90))  # fmt: skip
     quotas.settle(charged)
     failed = fal_job(creator, duration=4)
-    jobs.fail(failed, [Job.Status.QUEUED], "No.", kind=Job.ErrorKind.CONTENT_POLICY)
+    jobs.fail(
+        failed,
+        [Job.Status.QUEUED],
+        "No.",
+        billing=Billing.NOT_BILLED,
+        kind=Job.ErrorKind.CONTENT_POLICY,
+    )
     fal_job(creator, duration=6)  # in flight
     month = quotas.this_month()
     response = client.get(DASHBOARD, {"month": f"{month:%Y-%m}"})

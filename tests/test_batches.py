@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from studio.forms import variations
 from studio.models import Job, LedgerEntry, Quota
-from tests.factories import make_creator
+from studio.web.forms import variations
+from tests.factories import clip_options, make_creator
 
 
 def text_form(**overrides):
@@ -21,27 +21,22 @@ def text_form(**overrides):
 
 def test_every_prompt_line_at_every_duration_in_every_copy_is_a_clip():
     made = variations(
-        prompt="rain", duration=4, seed=100, copies=2, more_prompts="fog\n\n  snow  \n",
-        more_durations=[8, 4], seeded=True,
+        clip_options(prompt="rain", duration=4, seed=100), copies=2,
+        more_prompts="fog\n\n  snow  \n", more_durations=[8, 4], seeded=True,
     )  # fmt: skip
     assert len(made) == 3 * 2 * 2
-    assert {(v["prompt"], v["duration"]) for v in made} == {
+    assert {(v.prompt, v.duration) for v in made} == {
         (p, d) for p in ("rain", "fog", "snow") for d in (4, 8)
     }
-    assert {v["seed"] for v in made} == {100, 101}
+    assert {v.seed for v in made} == {100, 101}
 
 
 def test_copies_get_distinct_seeds_even_without_one_but_not_where_seeds_are_ignored():
-    seeded = variations(
-        prompt="rain", duration=4, seed=None, copies=4, more_prompts="", more_durations=[],
-        seeded=True,
-    )  # fmt: skip
-    assert len({v["seed"] for v in seeded}) == 4 and None not in {v["seed"] for v in seeded}
-    seedless = variations(
-        prompt="rain", duration=4, seed=None, copies=3, more_prompts="", more_durations=[],
-        seeded=False,
-    )  # fmt: skip
-    assert [v["seed"] for v in seedless] == [None, None, None]
+    rain = clip_options(prompt="rain", duration=4, seed=None)
+    seeded = variations(rain, copies=4, seeded=True)
+    assert len({v.seed for v in seeded}) == 4 and None not in {v.seed for v in seeded}
+    seedless = variations(rain, copies=3, seeded=False)
+    assert [v.seed for v in seedless] == [None, None, None]
 
 
 def test_a_batch_submits_together_and_shows_its_clips(signed_in, creator):

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from studio.models import Job, Quota
-from studio.providers import PROVIDERS
+from studio.providers.registry import provider_classes
 from tests.emulator import use_emulator
 from tests.factories import make_creator, photo
 
@@ -118,7 +118,7 @@ def fast_follow(settings, monkeypatch):
     """Point the providers at the emulator and let the inline follower poll it quickly."""
     use_emulator(settings)
     settings.STUDIO_FOLLOW_STEP_SECONDS = 20
-    for cls in PROVIDERS.values():
+    for cls in provider_classes().values():
         monkeypatch.setattr(cls, "poll_interval_seconds", 0.1)
 
 

@@ -151,7 +151,7 @@ def test_the_clip_is_a_real_mp4_of_the_requested_shape(emulator, client, tmp_pat
     assert clip.headers["content-type"] == "video/mp4"
     path = tmp_path / "clip.mp4"
     path.write_bytes(clip.content)
-    info = video.probe(path)
+    info = video.probe_with_poster(path)[0]
     assert (info.width, info.height, info.has_audio) == (720, 1280, False)
     assert abs(info.duration - 4) < 0.1
 

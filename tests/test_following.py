@@ -14,13 +14,6 @@ from studio.providers.base import TransientError
 from tests.emulator import new_job, submitted, use_emulator
 
 
-@pytest.fixture(autouse=True)
-def fresh_pacing():
-    pacing.forget()
-    yield
-    pacing.forget()
-
-
 @pytest.fixture
 def emulator(settings):
     return use_emulator(settings)

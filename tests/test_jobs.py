@@ -8,11 +8,12 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
-from studio import following, images, jobs, leases, pacing, pricing
+from studio import following, images, jobs, leases, pacing
 from studio.models import Clip, Job, LocalRender
-from studio.providers import PROVIDERS, local
 from studio.providers.base import Handle, Phase, PollResult, Provider, TransientError
-from tests.factories import make_creator, photo, set_price
+from studio.providers.local import client as local
+from studio.providers.local import worker
+from tests.factories import create_job, make_creator, photo, price_of, set_price
 
 
 @pytest.fixture
@@ -27,15 +28,15 @@ def new_job(creator, image, **options) -> Job:
         duration=4, resolution="720p", aspect="auto", audio=False, seed=7, image=image,
     )  # fmt: skip
     fields.update(options)
-    return jobs.create_job(creator=creator, **fields)
+    return create_job(creator=creator, **fields)
 
 
 def render_and_follow(job: Job) -> Job:
     """Drive one job through the real local provider, one step at a time."""
     jobs.submit(job.pk)
     job.refresh_from_db()
-    local.render(job.provider_job_id)
-    jobs.check(job)
+    worker.render(job.provider_job_id)
+    jobs.refresh_status(job)
     jobs.finish(job.pk)
     job.refresh_from_db()
     return job
@@ -47,7 +48,7 @@ def test_create_job_stores_the_estimate_and_queues_its_submit_on_commit(
     with django_capture_on_commit_callbacks() as callbacks:
         job = new_job(creator, image, resolution="1080p", duration=8, audio=True)
     assert job.status == Job.Status.QUEUED
-    assert job.estimated_cost == pricing.estimate(
+    assert job.estimated_cost == price_of(
         provider="local", mode="image", resolution="1080p", audio=True, seconds=8
     )
     assert len(callbacks) == 1
@@ -73,7 +74,7 @@ def test_running_every_step_again_changes_nothing(creator, image):
     job = render_and_follow(new_job(creator, image))
     clip = job.clip
     jobs.submit(job.pk)
-    jobs.check(job)
+    jobs.refresh_status(job)
     jobs.finish(job.pk)
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
@@ -95,12 +96,12 @@ def test_queue_position_and_progress_are_recorded(creator, image):
     jobs.submit(first.pk)
     jobs.submit(second.pk)
     second.refresh_from_db()
-    jobs.check(second)
+    jobs.refresh_status(second)
     assert (second.status, second.queue_position) == (Job.Status.SUBMITTED, 1)
     LocalRender.objects.filter(pk=second.provider_job_id).update(
         status=LocalRender.Status.RENDERING, progress=0.42, heartbeat_at=timezone.now()
     )
-    jobs.check(second)
+    jobs.refresh_status(second)
     second.refresh_from_db()
     assert (second.status, second.progress, second.queue_position) == (Job.Status.RUNNING, 42, None)
 
@@ -119,8 +120,8 @@ def test_a_clip_of_the_wrong_length_fails_the_job(creator, image):
     job = new_job(creator, image, duration=4)
     jobs.submit(job.pk)
     job.refresh_from_db()
-    local.render(job.provider_job_id)
-    jobs.check(job)
+    worker.render(job.provider_job_id)
+    jobs.refresh_status(job)
     Job.objects.filter(pk=job.pk).update(duration=8)
     jobs.finish(job.pk)
     job.refresh_from_db()
@@ -145,7 +146,7 @@ def test_cancel_at_the_provider_stops_the_local_render(
     job.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
         assert jobs.cancel(job)  # the provider is told by a task, after the commit
-    local.render(job.provider_job_id)
+    worker.render(job.provider_job_id)
     render = LocalRender.objects.get()
     assert (render.status, render.output) == (LocalRender.Status.CANCELLED, "")
     assert not jobs.cancel(job)
@@ -159,13 +160,13 @@ def test_cancel_during_a_render_leaves_no_clip_behind():
     job = new_job(creator, image, duration=8)
     jobs.submit(job.pk)
     job.refresh_from_db()
-    worker = threading.Thread(target=local.render, args=(job.provider_job_id,))
-    worker.start()
+    rendering = threading.Thread(target=worker.render, args=(job.provider_job_id,))
+    rendering.start()
     while not LocalRender.objects.filter(status=LocalRender.Status.RENDERING).exists():
         time.sleep(0.01)
     jobs.cancel(job)
     jobs.cancel_at_provider(job.pk)  # the task jobs.cancel queued
-    worker.join(timeout=60)
+    rendering.join(timeout=60)
     render = LocalRender.objects.get()
     assert render.status == LocalRender.Status.CANCELLED
     assert not default_storage.exists(f"renders/{render.pk}.mp4")
@@ -183,8 +184,8 @@ def test_the_follower_takes_up_a_finish_whose_worker_died(creator, image, tasks_
     job = new_job(creator, image)
     jobs.submit(job.pk)
     job.refresh_from_db()
-    local.render(job.provider_job_id)
-    jobs.check(job)  # the finish task it queues on commit never runs here
+    worker.render(job.provider_job_id)
+    jobs.refresh_status(job)  # the finish task it queues on commit never runs here
     past = timezone.now() - timedelta(seconds=1)
     Job.objects.filter(pk=job.pk).update(lease_until=past, next_check_at=past)
     following.follow_once()
@@ -196,8 +197,10 @@ def test_a_step_whose_worker_died_is_taken_up_when_its_lease_ends(creator, image
     job = new_job(creator, image)
     jobs.submit(job.pk)
     job.refresh_from_db()
-    local.render(job.provider_job_id)
-    jobs.check(job)  # finishing: its finish task is queued (and due again only after a grace)
+    worker.render(job.provider_job_id)
+    jobs.refresh_status(
+        job
+    )  # finishing: its finish task is queued (and due again only after a grace)
     job.refresh_from_db()
     assert job.next_check_at > timezone.now() + timedelta(seconds=30)
     # A finish claims the job for a lease of 0 s, and its worker dies at once.
@@ -210,7 +213,7 @@ def test_a_step_whose_worker_died_is_taken_up_when_its_lease_ends(creator, image
 
 def test_the_followers_lease_is_no_longer_than_a_task_may_run(db, settings, monkeypatch):
     settings.STUDIO_FOLLOW_STEP_SECONDS = 0
-    monkeypatch.setattr(jobs, "STEP_LEASE_SECONDS", 7)
+    monkeypatch.setattr(jobs, "step_lease_seconds", lambda: 7)
     taken = []
     acquire = leases.acquire
     monkeypatch.setattr(
@@ -226,8 +229,8 @@ def test_a_render_left_by_a_finish_killed_after_its_success_is_discarded(
     job = new_job(creator, image)
     jobs.submit(job.pk)
     job.refresh_from_db()
-    local.render(job.provider_job_id)
-    jobs.check(job)
+    worker.render(job.provider_job_id)
+    jobs.refresh_status(job)
     # The worker dies after the job succeeded, before it discarded the render.
     with monkeypatch.context() as patched:
         patched.setattr(local.LocalProvider, "discard", lambda self, handle: None)
@@ -256,8 +259,8 @@ class OneShotProvider(Provider):
 
 
 @pytest.fixture
-def oneshot(monkeypatch):
-    monkeypatch.setitem(PROVIDERS, "oneshot", OneShotProvider)
+def oneshot(register_provider):
+    register_provider(OneShotProvider)
     set_price("oneshot", "0.10")
 
 
@@ -290,7 +293,7 @@ def test_a_transient_poll_error_backs_off_and_keeps_the_job(creator, image, ones
     jobs.submit(job.pk)
     job.refresh_from_db()
     before = timezone.now()
-    jobs.check(job)
+    jobs.refresh_status(job)
     job.refresh_from_db()
     assert job.status == Job.Status.SUBMITTED
     assert job.next_check_at > before + timedelta(seconds=0.9)
@@ -298,7 +301,7 @@ def test_a_transient_poll_error_backs_off_and_keeps_the_job(creator, image, ones
 
 def test_a_poll_result_moves_only_from_the_expected_states(creator, image):
     job = new_job(creator, image)
-    jobs._record(job, PollResult(Phase.RUNNING, progress=0.5))
+    jobs.apply_status(job, PollResult(Phase.RUNNING, progress=0.5))
     job.refresh_from_db()
     assert job.status == Job.Status.QUEUED  # a queued job is not at the provider yet
 
@@ -352,7 +355,6 @@ def test_a_follower_stopping_with_jobs_at_a_provider_hands_over(
 
 
 def test_pacing_looks_again_within_a_second_while_nothing_is_learned(creator):
-    pacing.forget()
     assert pacing.typical_seconds("fal") is None
     now = timezone.now()
     Job.objects.create(
@@ -369,7 +371,6 @@ def test_pacing_looks_again_within_a_second_while_nothing_is_learned(creator):
     learned_at, _ = pacing._typical["fal"]
     pacing._typical["fal"] = (learned_at - pacing.UNKNOWN_RELEARN_SECONDS, 20.0)
     assert pacing.typical_seconds("fal") == 20.0
-    pacing.forget()
 
 
 class UnreachableClipProvider(OneShotProvider):
@@ -384,13 +385,15 @@ class UnreachableClipProvider(OneShotProvider):
         raise TransientError("The media host is not answering.")
 
 
-def test_a_clip_out_of_reach_is_retried_then_fails_after_the_ceiling(creator, image, monkeypatch):
-    monkeypatch.setitem(PROVIDERS, "unreachable", UnreachableClipProvider)
+def test_a_clip_out_of_reach_is_retried_then_fails_after_the_ceiling(
+    creator, image, register_provider
+):
+    register_provider(UnreachableClipProvider)
     set_price("unreachable", "0")
     job = new_job(creator, image, provider="unreachable")
     jobs.submit(job.pk)
     job.refresh_from_db()
-    jobs.check(job)
+    jobs.refresh_status(job)
     jobs.finish(job.pk)
     job.refresh_from_db()
     assert job.status == Job.Status.FINISHING

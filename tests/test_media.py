@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from studio.media import parse_range
+from studio.web.media import parse_range
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from studio.models import Job
-from studio.providers.fal import FalProvider
+from studio.providers.fal.client import FalProvider
 from tests.factories import photo, upload
 
 KEYS = {"FAL_KEY": "k1", "GEMINI_API_KEY": "k2", "AIMLAPI_KEY": "k3", "OXEN_API_KEY": "k4"}

@@ -6,6 +6,7 @@ import pytest
 
 from studio import pricing
 from studio.models import Job, Price
+from tests.factories import clip_options, price_of
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ EVERY_OPTION = [
 
 @pytest.mark.parametrize(("provider", "mode", "resolution", "audio", "seconds"), EVERY_OPTION)
 def test_every_seeded_price_is_rate_times_seconds(provider, mode, resolution, audio, seconds):
-    cost = pricing.estimate(
+    cost = price_of(
         provider=provider, mode=mode, resolution=resolution, audio=audio, seconds=seconds
     )
     assert isinstance(cost, Decimal)
@@ -43,8 +44,8 @@ def test_every_seeded_price_is_rate_times_seconds(provider, mode, resolution, au
 def test_fal_examples_from_its_pricing_page():
     # "A 4 second video at 720p with audio will cost $0.20"
     fal = {"provider": "fal", "mode": "image", "audio": True}
-    four = pricing.estimate(**fal, resolution="720p", seconds=4)
-    eight = pricing.estimate(**fal, resolution="1080p", seconds=8)
+    four = price_of(**fal, resolution="720p", seconds=4)
+    eight = price_of(**fal, resolution="1080p", seconds=8)
     assert (four, eight) == (Decimal("0.20"), Decimal("0.64"))
 
 
@@ -52,7 +53,7 @@ def test_fal_examples_from_its_pricing_page():
 @pytest.mark.parametrize("resolution", Job.Resolution.values)
 @pytest.mark.parametrize("audio", [True, False])
 def test_local_renderer_is_free(mode, resolution, audio):
-    assert pricing.estimate(
+    assert price_of(
         provider="local", mode=mode, resolution=resolution, audio=audio, seconds=8
     ) == Decimal("0.00")
 
@@ -71,7 +72,7 @@ def test_estimate_is_quantised_to_the_cent():
     Price.objects.filter(provider="fal", resolution="720p", audio=False).update(
         usd_per_second=Decimal("0.0333")
     )
-    cost = pricing.estimate(provider="fal", mode="image", resolution="720p", audio=False, seconds=6)
+    cost = price_of(provider="fal", mode="image", resolution="720p", audio=False, seconds=6)
     assert str(cost) == "0.20"
 
 
@@ -79,11 +80,13 @@ def test_an_edited_price_is_used_from_then_on():
     Price.objects.filter(provider="fal", mode="image", resolution="720p", audio=True).update(
         usd_per_second=Decimal("0.07")
     )
-    quote = pricing.quote(provider="fal", mode="image", resolution="720p", audio=True, seconds=8)
+    quote = pricing.quote(
+        "fal", clip_options(mode="image", resolution="720p", audio=True, duration=8)
+    )
     assert quote == pricing.Quote(Decimal("0.07"), Decimal("0.56"))
 
 
 def test_a_missing_price_is_refused_not_guessed():
     Price.objects.filter(provider="fal", mode="text").delete()
     with pytest.raises(pricing.UnknownPrice, match="fal at 720p"):
-        pricing.estimate(provider="fal", mode="text", resolution="720p", audio=True, seconds=4)
+        price_of(provider="fal", mode="text", resolution="720p", audio=True, seconds=4)

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from studio import jobs
 from studio.models import Job
-from studio.providers.aimlapi import AimlapiProvider
+from studio.providers.aimlapi.client import AimlapiProvider
 from tests.emulator import (
     finished,
     new_job,
@@ -98,7 +98,7 @@ def test_a_moderated_generation_fails_with_the_providers_words(emulator, creator
 def test_too_many_requests_waits_for_retry_after(emulator, creator):
     job = submitted(new_job(creator, "aimlapi", prompt="Pan left [fail:rate_limit]"))
     before = timezone.now()
-    jobs.check(job)
+    jobs.refresh_status(job)
     job.refresh_from_db()
     assert job.status in Job.AT_PROVIDER
     assert job.next_check_at >= before + timedelta(seconds=emulator.retry_after)

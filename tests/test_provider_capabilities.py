@@ -4,31 +4,45 @@ import itertools
 
 import pytest
 
-from studio.providers import PROVIDERS
+from studio.options import ClipOptions, Still
 from studio.providers.capabilities import Capabilities, Problem, adapt, preflight
+from studio.providers.registry import LABELS, capabilities_of, provider_class
 
-DEFAULTS = {
-    "mode": "image", "duration": 8, "resolution": "720p", "aspect": "auto",
-    "audio": True, "seed": None, "negative_prompt": "",
-}  # fmt: skip
+DEFAULTS = ClipOptions(prompt="")
+
+
+def opts(image_bytes=None, last_frame_bytes=None, **options) -> ClipOptions:
+    """Options differing from the defaults by `options`, with stills of the given sizes."""
+
+    def still(size):
+        if size is None:
+            return None
+        return Still(id=None, name="", content_type="image/jpeg", width=1600, height=900,
+                     size_bytes=size)  # fmt: skip
+
+    return DEFAULTS.replace(**options, image=still(image_bytes), last_frame=still(last_frame_bytes))
 
 
 def problems(provider, **options):
-    return preflight(provider, {**DEFAULTS, **options})
+    return preflight(caps_of(provider), opts(**options))
+
+
+def caps_of(provider) -> Capabilities:
+    return provider if isinstance(provider, Capabilities) else capabilities_of(provider)
 
 
 def fields(found: list[Problem]) -> list[str]:
     return [problem.field for problem in found]
 
 
-@pytest.mark.parametrize("name", list(PROVIDERS))
+@pytest.mark.parametrize("name", list(LABELS))
 def test_the_default_options_suit_every_provider(name):
     assert problems(name) == []
 
 
-@pytest.mark.parametrize("name", list(PROVIDERS))
+@pytest.mark.parametrize("name", list(LABELS))
 def test_every_message_is_one_line_naming_the_provider(name):
-    label = PROVIDERS[name].capabilities.label
+    label = provider_class(name).capabilities.label
     options = dict(
         mode="first_last", duration=4, resolution="1080p", audio=False, seed=3,
         negative_prompt="blur", image_bytes=50_000_000,
@@ -98,50 +112,51 @@ def test_oxen_has_no_last_frame_and_its_sound_is_unconfirmed():
 
 def test_unknown_values_are_fixed_to_the_nearest_supported_one():
     caps = Capabilities(label="Tiny", durations=(4, 8), resolutions=("720p",))
-    found = preflight(caps, {"duration": 6, "resolution": "1080p"})
+    found = preflight(caps, opts(duration=6, resolution="1080p"))
     assert [p.fix for p in found] == [{"duration": 8}, {"resolution": "720p"}]
 
 
-def test_missing_options_are_not_checked():
-    assert preflight("gemini", {}) == []
-    assert preflight("fal", {"resolution": "1080p"}) == []
+def test_options_not_chosen_take_defaults_every_provider_accepts():
+    assert preflight(capabilities_of("gemini"), opts()) == []
+    assert preflight(capabilities_of("fal"), opts(resolution="1080p")) == []
 
 
 def test_adapt_keeps_every_choice_still_valid_when_switching_provider():
-    chosen = dict(
+    chosen = opts(
         mode="first_last", duration=4, resolution="1080p", aspect="9:16", audio=False, seed=5,
         negative_prompt="blur",
     )  # fmt: skip
-    assert adapt(chosen, "local") == chosen
-    assert adapt(chosen, "oxen") == {
-        **chosen, "mode": "image", "duration": 8, "audio": True, "negative_prompt": "",
-    }  # fmt: skip
-    assert adapt(chosen, "gemini") == {**chosen, "audio": True, "seed": None}
-    assert adapt(chosen, "fal") == {**chosen, "duration": 8}
-    assert adapt(chosen, "aimlapi") == {
-        **chosen,
-        "duration": 8,
-        "seed": None,
-        "negative_prompt": "",
-    }
-    for name in PROVIDERS:
-        assert [p for p in preflight(name, adapt(chosen, name)) if p.fix] == []
+    assert adapt(chosen, capabilities_of("local")) == chosen
+    assert adapt(chosen, capabilities_of("oxen")) == chosen.replace(
+        mode="image", duration=8, audio=True, negative_prompt=""
+    )
+    assert adapt(chosen, capabilities_of("gemini")) == chosen.replace(audio=True, seed=None)
+    assert adapt(chosen, capabilities_of("fal")) == chosen.replace(duration=8)
+    assert adapt(chosen, capabilities_of("aimlapi")) == chosen.replace(
+        duration=8, seed=None, negative_prompt=""
+    )
+    for name in LABELS:
+        assert [
+            p
+            for p in preflight(capabilities_of(name), adapt(chosen, capabilities_of(name)))
+            if p.fix
+        ] == []
 
 
 def test_adapt_leaves_what_only_the_creator_can_fix():
-    adapted = adapt({**DEFAULTS, "image_bytes": 20_000_000}, "fal")
-    assert adapted["image_bytes"] == 20_000_000
-    assert fields(preflight("fal", adapted)) == ["image"]
+    adapted = adapt(opts(image_bytes=20_000_000), capabilities_of("fal"))
+    assert adapted.image.size_bytes == 20_000_000
+    assert fields(preflight(capabilities_of("fal"), adapted)) == ["image"]
 
 
 def test_an_unknown_provider_is_a_lookup_error():
     with pytest.raises(LookupError, match="no provider called 'nope'"):
-        preflight("nope", DEFAULTS)
+        preflight(capabilities_of("nope"), DEFAULTS)
 
 
-@pytest.mark.parametrize("name", list(PROVIDERS))
+@pytest.mark.parametrize("name", list(LABELS))
 def test_every_provider_declares_what_it_can_do(name):
-    caps = PROVIDERS[name].capabilities
+    caps = provider_class(name).capabilities
     assert isinstance(caps, Capabilities) and caps.label
     assert caps.modes <= {"image", "text", "first_last"} and "image" in caps.modes
     assert set(caps.durations) <= {4, 6, 8}

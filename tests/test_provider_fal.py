@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from studio import jobs
 from studio.models import Job
-from studio.providers import get_provider
 from studio.providers.base import InvalidRequestError
-from studio.providers.fal import FalProvider
+from studio.providers.fal.client import FalProvider
+from studio.providers.registry import get_provider
 from tests.emulator import finished, new_job, still, submitted, use_emulator
 
 
@@ -78,10 +78,10 @@ def test_the_queue_position_is_recorded_while_the_job_waits(emulator, creator, i
     emulator.latency = 5
     first = submitted(new_job(creator, "fal"))
     second = submitted(new_job(creator, "fal", seed=1))
-    jobs.check(second)
+    jobs.refresh_status(second)
     second.refresh_from_db()
     assert (second.status, second.queue_position) == (Job.Status.SUBMITTED, 1)
-    jobs.check(first)
+    jobs.refresh_status(first)
     first.refresh_from_db()
     assert first.queue_position == 0
 
@@ -129,7 +129,7 @@ def test_a_refusal_at_submit_fails_the_job_at_once(emulator, creator, image):
 def test_a_rate_limited_poll_keeps_the_job_and_waits_for_retry_after(emulator, creator, image):
     job = submitted(new_job(creator, "fal", prompt="Pan left [fail:rate_limit]"))
     before = timezone.now()
-    jobs.check(job)
+    jobs.refresh_status(job)
     job.refresh_from_db()
     assert job.status == Job.Status.SUBMITTED
     assert job.next_check_at >= before + timedelta(seconds=emulator.retry_after)
@@ -151,7 +151,7 @@ def test_a_poll_that_times_out_is_tried_again_later(emulator, settings, creator,
     settings.STUDIO_PROVIDER_TIMEOUT = 0.3
     job = submitted(new_job(creator, "fal", prompt="Pan left [fail:timeout]"))
     before = timezone.now()
-    jobs.check(job)
+    jobs.refresh_status(job)
     job.refresh_from_db()
     assert job.status == Job.Status.SUBMITTED
     assert job.next_check_at > before
@@ -169,7 +169,7 @@ def test_a_submit_whose_answer_is_lost_is_not_sent_again(emulator, settings, cre
 
 def test_an_unreadable_status_reply_is_transient(emulator, creator, image):
     job = submitted(new_job(creator, "fal", prompt="Pan left [fail:malformed]"))
-    jobs.check(job)
+    jobs.refresh_status(job)
     job.refresh_from_db()
     assert job.status == Job.Status.SUBMITTED
     assert finished(job).status == Job.Status.SUCCEEDED

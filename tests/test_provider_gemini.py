@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from studio import jobs
 from studio.models import Job
-from studio.providers.gemini import GeminiProvider
+from studio.providers.gemini.client import GeminiProvider
 from tests.emulator import finished, new_job, still, submitted, use_emulator
 
 
@@ -88,7 +88,7 @@ def test_safety_filtered_clip_fails_quoting_the_reasons_and_not_charged(emulator
 def test_resource_exhausted_waits_for_the_retry_delay(emulator, creator):
     job = submitted(new_job(creator, "gemini", prompt="Pan left [fail:rate_limit]"))
     before = timezone.now()
-    jobs.check(job)
+    jobs.refresh_status(job)
     job.refresh_from_db()
     assert job.status in Job.AT_PROVIDER
     assert job.next_check_at >= before + timedelta(seconds=emulator.retry_after)

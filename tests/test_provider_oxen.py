@@ -8,8 +8,9 @@ from django.utils import timezone
 
 from studio import jobs
 from studio.models import Job
+from studio.options import ClipOptions
 from studio.providers.base import GenerationRequest, Handle, InvalidRequestError, NotFoundError
-from studio.providers.oxen import OxenProvider
+from studio.providers.oxen.client import OxenProvider
 from tests.emulator import (
     finished,
     new_job,
@@ -110,7 +111,7 @@ def test_an_unknown_generation_is_not_found(emulator):
 def test_rate_limited_poll_waits_for_retry_after(emulator, creator):
     job = submitted(new_job(creator, "oxen", prompt="Pan left [fail:rate_limit]"))
     before = timezone.now()
-    jobs.check(job)
+    jobs.refresh_status(job)
     job.refresh_from_db()
     assert job.status in Job.AT_PROVIDER
     assert job.next_check_at >= before + timedelta(seconds=emulator.retry_after)
@@ -131,6 +132,6 @@ def test_insufficient_credits_is_an_account_problem(emulator, settings, creator)
 
 def test_an_image_mode_request_without_an_image_is_refused(emulator):
     provider = OxenProvider()
-    request = GenerationRequest("ref", "image", "p", "", 4, "720p", "16:9", True, None)
+    request = GenerationRequest("ref", ClipOptions(prompt="p", duration=4, aspect="16:9"))
     with pytest.raises(InvalidRequestError):
         provider.submit(request)

@@ -5,11 +5,11 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from studio import jobs, pricing, quotas
+from studio import jobs, quotas
 from studio.models import Job, LedgerEntry, Quota, Usage
-from studio.providers import PROVIDERS
 from studio.providers.base import (
     AccountError,
+    Billing,
     ContentPolicyError,
     Handle,
     InvalidRequestError,
@@ -17,12 +17,12 @@ from studio.providers.base import (
     ProviderError,
     SubmitUncertainError,
 )
-from tests.factories import make_creator, set_price, text_job
+from tests.factories import create_job, create_jobs, make_creator, price_of, set_price, text_job
 
 
 def fal_job(creator, duration=8):
     """A $0.40 job (fal, 720p, audio, 8 s) that is never sent anywhere."""
-    return jobs.create_job(
+    return create_job(
         creator=creator, provider="fal", mode="text", prompt="rain", duration=duration,
         resolution="720p", aspect="16:9", audio=True,
     )  # fmt: skip
@@ -54,7 +54,13 @@ def test_success_settles_once_and_frees_the_slot(creator):
 
 def test_failure_refunds_exactly_once(creator):
     job = fal_job(creator)
-    jobs.fail(job, [Job.Status.QUEUED], "The provider said no.", kind="provider")
+    jobs.fail(
+        job,
+        [Job.Status.QUEUED],
+        "The provider said no.",
+        billing=Billing.NOT_BILLED,
+        kind="provider",
+    )
     quotas.refund(job, "again")
     job.refresh_from_db()
     assert job.charge == Job.Charge.REFUNDED
@@ -139,7 +145,13 @@ def test_the_meter_shows_what_is_left(signed_in, creator):
 
 def test_the_job_says_it_was_not_charged(signed_in, creator):
     job = fal_job(creator)
-    jobs.fail(job, [Job.Status.QUEUED], "The provider said no.", kind="provider")
+    jobs.fail(
+        job,
+        [Job.Status.QUEUED],
+        "The provider said no.",
+        billing=Billing.NOT_BILLED,
+        kind="provider",
+    )
     page = signed_in.get(reverse("job", args=[job.pk])).content.decode()
     assert "$0.40 · not charged" in page
 
@@ -147,7 +159,7 @@ def test_the_job_says_it_was_not_charged(signed_in, creator):
 @pytest.mark.django_db(transaction=True)
 def test_fifty_concurrent_submits_against_room_for_ten_accept_exactly_ten():
     creator = make_creator("race")
-    cost = pricing.estimate(provider="fal", mode="text", resolution="720p", audio=True, seconds=8)
+    cost = price_of(provider="fal", mode="text", resolution="720p", audio=True, seconds=8)
     Quota.objects.create(creator=creator, monthly_budget=cost * 10, concurrent_jobs=50)
     accepted, refused = [], []
     start = threading.Barrier(50)
@@ -217,21 +229,21 @@ class BillingProvider(Provider):
 
 
 @pytest.fixture
-def billing(monkeypatch):
-    monkeypatch.setitem(PROVIDERS, "billing", BillingProvider)
+def billing(register_provider):
+    register_provider(BillingProvider)
     set_price("billing", "0.05")
     return BillingProvider
 
 
 def run_to_failure(creator) -> Job:
-    job = jobs.create_job(
+    job = create_job(
         creator=creator, provider="billing", mode="text", prompt="rain", duration=8,
         resolution="720p", aspect="16:9", audio=True,
     )  # fmt: skip
     jobs.submit(job.pk)
     job.refresh_from_db()
     if job.status == Job.Status.SUBMITTED:
-        jobs.check(job)
+        jobs.refresh_status(job)
         job.refresh_from_db()
     return job
 
@@ -239,9 +251,17 @@ def run_to_failure(creator) -> Job:
 @pytest.mark.parametrize(
     ("error", "charge", "says"),
     [
-        (ContentPolicyError("No.", charged_on_failure=False), "refunded", "You were not charged."),
-        (ProviderError("Refused.", charged_on_failure=True), "settled", "so $0.40 was charged."),
-        (InvalidRequestError("422.", charged_on_failure=None), "settled", "may bill for this"),
+        (
+            ContentPolicyError("No.", billing=Billing.NOT_BILLED),
+            "refunded",
+            "You were not charged.",
+        ),
+        (ProviderError("Refused.", billing=Billing.BILLED), "settled", "so $0.40 was charged."),
+        (
+            InvalidRequestError("422.", billing=Billing.MAY_BE_BILLED),
+            "settled",
+            "may bill for this",
+        ),
     ],
 )
 def test_a_failure_at_the_provider_follows_its_billing(
@@ -286,7 +306,7 @@ def ledger_adds_up(creator) -> bool:
 
 
 def fal_batch(creator, count: int, **options) -> list[Job]:
-    return jobs.create_jobs(
+    return create_jobs(
         creator=creator, provider="fal", mode="text", prompt="rain", duration=8,
         resolution="720p", aspect="16:9", audio=True,
         variations=[{"seed": seed} for seed in range(count)], **options,
@@ -328,7 +348,7 @@ def test_a_creator_may_be_limited_to_some_providers_and_resolutions(creator):
     with pytest.raises(quotas.QuotaExceeded, match=r"fal\.ai is not among the providers"):
         fal_job(creator)
     with pytest.raises(quotas.QuotaExceeded, match="may make 720p clips, not 1080p"):
-        jobs.create_job(
+        create_job(
             creator=creator, provider="local", mode="text", prompt="rain", duration=4,
             resolution="1080p", aspect="16:9", audio=False,
         )  # fmt: skip

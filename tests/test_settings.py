@@ -46,7 +46,7 @@ def q2_settings(**env):
     clean.update(env, DJANGO_SETTINGS_MODULE="studio.settings", SECRET_KEY="k" * 50)
     code = (
         "import django; django.setup(); from django.conf import settings; from studio import jobs;"
-        "q = settings.Q_CLUSTER; print(q['timeout'], q['retry'], jobs.STEP_LEASE_SECONDS)"
+        "q = settings.Q_CLUSTER; print(q['timeout'], q['retry'], jobs.step_lease_seconds())"
     )
     return subprocess.run(
         [sys.executable, "-c", code], env=clean, cwd=ROOT, capture_output=True, text=True

@@ -4,9 +4,9 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 
-from studio import jobs, quotas, spending
+from studio import quotas, spending
 from studio.models import Job, Quota
-from tests.factories import make_creator
+from tests.factories import create_job, make_creator
 
 
 def at(text: str) -> datetime:
@@ -65,11 +65,11 @@ def test_spend_per_provider_with_failure_rate_and_median_generation_time(novembe
     fal, gemini = spending.month_figures(date(2026, 11, 1)).providers
     assert (fal.provider, fal.label, fal.usd) == ("fal", "fal.ai", Decimal("1.84"))
     assert (fal.jobs, fal.succeeded, fal.failed, fal.cancelled, fal.in_flight) == (4, 3, 1, 0, 0)
-    assert fal.failure_rate == 0.25
+    assert fal.failed / fal.ended == 0.25
     assert fal.median_generation == timedelta(seconds=90)
     assert (gemini.usd, gemini.jobs, gemini.in_flight) == (Decimal("0.64"), 4, 1)
     # One success and one failure; the cancelled job is neither.
-    assert gemini.failure_rate == 0.5
+    assert gemini.failed / gemini.ended == 0.5
     assert gemini.median_generation == timedelta(seconds=200)
 
 
@@ -109,7 +109,7 @@ def test_months_and_days_are_the_sites_time_zone(creator, settings):
 
 
 def test_a_delivered_clip_through_the_engine_is_spend(creator):
-    made = jobs.create_job(
+    made = create_job(
         creator=creator, provider="fal", mode="text", prompt="rain", duration=8,
         resolution="720p", aspect="16:9", audio=True,
     )  # fmt: skip
@@ -125,7 +125,7 @@ def test_a_delivered_clip_through_the_engine_is_spend(creator):
 
 def fal_job(creator, duration: int = 8) -> Job:
     """$0.05 a second (fal, 720p, audio)."""
-    return jobs.create_job(
+    return create_job(
         creator=creator, provider="fal", mode="text", prompt="rain", duration=duration,
         resolution="720p", aspect="16:9", audio=True,
     )  # fmt: skip

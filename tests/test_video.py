@@ -1,4 +1,5 @@
-"""The local renderer (studio.video): real renders, read back and measured with PyAV."""
+"""The local renderer (studio/providers/local/renderer.py) and reading clips back
+(studio/video.py): real renders, read back and measured with PyAV."""
 
 from __future__ import annotations
 
@@ -12,18 +13,22 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from studio.video import (
+from studio.frames import frame_size as output_size
+from studio.providers.local.renderer import (
     MOTIONS,
     RenderSpec,
-    VideoError,
     _video_frames,  # the frames before encoding
     motion_for_prompt,
-    output_size,
-    probe,
-    probe_with_poster,
     render_clip,
     title_card,
 )
+from studio.video import VideoError, probe_with_poster
+
+
+def probe(path):
+    """A clip's shape as finishing reads it back (without its poster)."""
+    return probe_with_poster(path)[0]
+
 
 FPS = 24
 ONE_FRAME = 1 / FPS

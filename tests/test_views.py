@@ -4,10 +4,10 @@ import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from studio import images, jobs, pricing
+from studio import images, jobs
 from studio.models import Clip, Job
-from studio.providers import local
-from tests.factories import photo, text_job, upload
+from studio.providers.local import worker
+from tests.factories import create_job, photo, price_of, text_job, upload
 
 
 def form_data(**overrides):
@@ -30,14 +30,14 @@ def post_create(client, image=None, **overrides):
 def finished_job(creator) -> Job:
     data = photo(1280, 720)
     image = images.store(creator, images.normalise(io.BytesIO(data), size=len(data)))
-    job = jobs.create_job(
+    job = create_job(
         creator=creator, provider="local", mode="image", prompt="pan right", duration=4,
         resolution="720p", aspect="16:9", audio=True, image=image,
     )  # fmt: skip
     jobs.submit(job.pk)
     job.refresh_from_db()
-    local.render(job.provider_job_id)
-    jobs.check(job)
+    worker.render(job.provider_job_id)
+    jobs.refresh_status(job)
     jobs.finish(job.pk)
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
@@ -90,7 +90,7 @@ def test_submit_creates_a_job_with_the_estimate_shown(signed_in, creator):
         {"provider": "local", "duration": "8", "resolution": "1080p", "audio": "on"},
     )
     assert f"${job.estimated_cost}".encode() in shown.content
-    assert job.estimated_cost == pricing.estimate(
+    assert job.estimated_cost == price_of(
         provider="local", mode="image", resolution="1080p", audio=True, seconds=8
     )
     assert job.image.width == 1280

@@ -22,6 +22,7 @@ from emulator import (
 )
 from studio import following, webhooks
 from studio.models import Job, WebhookDelivery
+from studio.providers.fal import webhook as fal_webhook
 from tests.emulator import new_job, submitted, use_emulator
 
 FAL_URL = "/webhooks/fal/"
@@ -30,9 +31,7 @@ GEMINI_URL = "/webhooks/gemini/"
 
 @pytest.fixture
 def emulator(settings, db):
-    webhooks.forget_fal_keys()
-    yield use_emulator(settings)
-    webhooks.forget_fal_keys()
+    return use_emulator(settings)
 
 
 def done_at_provider(emulator, job: Job) -> Job:
@@ -288,7 +287,7 @@ def test_fals_keys_are_fetched_once_and_cached(emulator, client):
 def test_forged_signatures_refetch_the_keys_at_most_once_per_interval(
     emulator, client, monkeypatch
 ):
-    monkeypatch.setattr(webhooks, "JWKS_MIN_REFETCH_SECONDS", 0.5)
+    monkeypatch.setattr(fal_webhook, "JWKS_MIN_REFETCH_SECONDS", 0.5)
     forger = Ed25519PrivateKey.generate()
 
     def forge(n: int) -> None:
@@ -316,7 +315,7 @@ def test_a_rotated_key_is_picked_up_by_an_early_refetch(emulator, settings, clie
     body = fal_body("before")
     assert post(client, FAL_URL, body, fal_headers(old, "before", body)).status_code == 200
     served[:] = [new]
-    monkeypatch.setattr(webhooks, "JWKS_MIN_REFETCH_SECONDS", 0)
+    monkeypatch.setattr(fal_webhook, "JWKS_MIN_REFETCH_SECONDS", 0)
 
     body = fal_body("after")
     assert post(client, FAL_URL, body, fal_headers(new, "after", body)).status_code == 200
@@ -327,8 +326,8 @@ def test_keys_older_than_a_day_are_fetched_again(emulator, client, monkeypatch):
     body = fal_body("one")
     response = post(client, FAL_URL, body, fal_headers(emulator.fal_signing_key, "one", body))
     assert response.status_code == 200
-    monkeypatch.setattr(webhooks, "JWKS_MAX_AGE_SECONDS", 0)
-    monkeypatch.setattr(webhooks, "JWKS_MIN_REFETCH_SECONDS", 0)
+    monkeypatch.setattr(fal_webhook, "JWKS_MAX_AGE_SECONDS", 0)
+    monkeypatch.setattr(fal_webhook, "JWKS_MIN_REFETCH_SECONDS", 0)
     body = fal_body("two")
     response = post(client, FAL_URL, body, fal_headers(emulator.fal_signing_key, "two", body))
     assert response.status_code == 200

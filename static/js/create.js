@@ -9,7 +9,7 @@
   const form = document.getElementById("create-form");
   if (!form) return;
   const mode = form.querySelector("[name=mode]");
-  // The options panel (aspect among its fields) is replaced by htmx: always look it up.
+  // Read at the moment it is needed: a one-click fix or a provider switch may change it.
   const aspect = () => form.querySelector("[name=aspect]").value;
   const framing = document.getElementById("framing");
   const note = document.getElementById("framing-note");

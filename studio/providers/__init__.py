@@ -1,23 +1,8 @@
-"""Every provider Studio can send a job to, by the name used in settings and on the CLI."""
+"""The providers that make clips, one package each (studio/providers/<name>/).
 
-from studio.providers.aimlapi import AimlapiProvider
-from studio.providers.base import Provider
-from studio.providers.fal import FalProvider
-from studio.providers.gemini import GeminiProvider
-from studio.providers.local import LocalProvider
-from studio.providers.oxen import OxenProvider
-
-PROVIDERS: dict[str, type[Provider]] = {
-    LocalProvider.name: LocalProvider,
-    FalProvider.name: FalProvider,
-    GeminiProvider.name: GeminiProvider,
-    AimlapiProvider.name: AimlapiProvider,
-    OxenProvider.name: OxenProvider,
-}
-
-
-def get_provider(name: str) -> Provider:
-    try:
-        return PROVIDERS[name]()
-    except KeyError:
-        raise LookupError(f"There is no provider called {name!r}.") from None
+registry.py lists them; base.py is the interface the engine speaks and its error tree;
+http.py the HTTP plumbing hosted providers share; capabilities.py the pre-flight check. A
+provider's package holds its whole story: client.py (the protocol), config.py (its settings),
+capabilities.py (what it can make), prices.py (its price seed data) and, where it sends
+webhooks, webhook.py (verifying them). README: "Adding a provider".
+"""

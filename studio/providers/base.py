@@ -5,29 +5,42 @@ the provider's id for it, *poll* says where the job is, *fetch* brings the finis
 Each call is short; the engine never waits inside a provider call for a job to finish.
 """
 
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, ClassVar
 
-from django.core.files.storage import default_storage
-
-from studio import video
+from studio.options import ClipOptions
 from studio.providers.capabilities import Capabilities
+from studio.providers.webhooks import Delivery, NotConfigured
+
+
+class Billing(StrEnum):
+    """What a provider bills for a job that failed a given way, by its documented rules."""
+
+    NOT_BILLED = "not_billed"
+    BILLED = "billed"
+    MAY_BE_BILLED = "may_be_billed"  # unknown, or "may still be charged" (fal's 422s)
 
 
 class ProviderError(Exception):
     """A provider could not do what was asked. `str(error)` is shown to the creator.
 
-    `charged_on_failure` is the provider's documented billing for this failure, for quota
-    work: False = not charged, True = charged, None = unknown or "may be" (fal's 422s).
+    `billing` is the provider's documented billing for this failure, for the ledger.
     """
 
     retryable = False
     kind = "provider"  # Job.ErrorKind, for the admin's filters
 
-    def __init__(self, message: str = "", *, charged_on_failure: bool | None = None):
+    def __init__(self, message: str = "", *, billing: Billing = Billing.MAY_BE_BILLED):
         super().__init__(message)
-        self.charged_on_failure = charged_on_failure
+        self.billing = billing
 
 
 class TransientError(ProviderError):
@@ -40,7 +53,7 @@ class TransientError(ProviderError):
 class RateLimitedError(TransientError):
     kind = "rate_limited"
 
-    def __init__(self, message: str, retry_after: float | None = None, **kwargs):
+    def __init__(self, message: str, retry_after: float | None = None, **kwargs: Any):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
@@ -54,7 +67,7 @@ class ContentPolicyError(ProviderError):
 class InvalidRequestError(ProviderError):
     kind = "invalid_request"
 
-    def __init__(self, message: str, field: str = "", **kwargs):
+    def __init__(self, message: str, field: str = "", **kwargs: Any):
         super().__init__(message, **kwargs)
         self.field = field
 
@@ -79,42 +92,30 @@ class SubmitUncertainError(ProviderError):
     kind = "submit_uncertain"
 
 
-@dataclass(frozen=True)
-class ImageInput:
-    """A normalised still in our storage, handed to a provider."""
+# Studio's own name for a job at a provider ("studio-job-12"): sent where a provider keeps one,
+# and read back from webhooks that echo it.
+_REFERENCE = re.compile(r"studio-job-(\d{1,18})")
 
-    name: str
-    content_type: str
-    width: int
-    height: int
 
-    def read(self) -> bytes:
-        with default_storage.open(self.name, "rb") as f:
-            return f.read()
+def reference_for(job_id: int) -> str:
+    return f"studio-job-{job_id}"
+
+
+def job_id_in(reference: object) -> int | None:
+    """The job id a reference names, or None when it is not one of Studio's."""
+    match = _REFERENCE.fullmatch(reference) if isinstance(reference, str) else None
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    reference: str  # our own id for the job, for providers that can deduplicate on it
-    mode: str
-    prompt: str
-    negative_prompt: str
-    duration: int
-    resolution: str
-    aspect: str
-    audio: bool
-    seed: int | None
-    image: ImageInput | None = None
-    last_frame: ImageInput | None = None
+    """One job, as a provider is asked to make it."""
 
-    def fixed_aspect(self) -> str:
-        """The aspect as 16:9 or 9:16. For APIs without "auto": the orientation nearest the
-        still, exactly as the local renderer and the engine's clip check read "auto"."""
-        if self.aspect != "auto":
-            return self.aspect
-        size = (self.image.width, self.image.height) if self.image else None
-        width, height = video.output_size("auto", self.resolution, size)
-        return "16:9" if width >= height else "9:16"
+    reference: str  # our own id for the job ("studio-job-<pk>"), for providers that keep one
+    options: ClipOptions
+    # Where the provider should send its webhook when the job ends; "" when Studio is
+    # followed by polling alone (STUDIO_PUBLIC_URL unset).
+    webhook_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class Handle:
     at submit that later calls need (fal's status and result URLs, for one)."""
 
     provider_job_id: str
-    state: dict = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 class Phase(StrEnum):
@@ -143,18 +144,38 @@ class PollResult:
     error: str = ""
 
 
-class Provider:
-    """Base class: one subclass per provider, in a module named after it."""
+@dataclass(frozen=True)
+class PriceRow:
+    """One seeded price: USD per second for a mode, resolution and audio, with its source.
+    Rows are added to the admin's price table after `migrate` when missing, never changed
+    (studio/pricing.py)."""
 
-    name: str = ""
-    label: str = ""
+    mode: str
+    resolution: str
+    audio: bool
+    usd_per_second: Decimal
+    source: str
+    as_of: datetime.date | None = None
+    confirmed: bool = True
+
+
+class Provider:
+    """Base class: one subclass per provider, in studio/providers/<name>/client.py."""
+
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
     # True when submitting the same request twice creates one job, so a submit interrupted
     # by a crash may simply be sent again without charging twice.
-    idempotent_submit: bool = False
-    poll_interval_seconds: float = 5.0
-    # True when polling reads Studio's own database (the local renderer), not a remote API.
-    reads_database: bool = False
-    capabilities: Capabilities = Capabilities(label="This provider")
+    idempotent_submit: ClassVar[bool] = False
+    poll_interval_seconds: ClassVar[float] = 5.0
+    # Costs nothing: no prices, never charged.
+    free: ClassVar[bool] = False
+    # Renders in Studio's own workers (the local renderer): its status call is a database
+    # query, it leaves its own copy of each clip to discard, and it is no stand-in for Veo,
+    # so failover never moves a job to it.
+    runs_here: ClassVar[bool] = False
+    capabilities: ClassVar[Capabilities] = Capabilities(label="This provider")
+    prices: ClassVar[tuple[PriceRow, ...]] = ()
 
     def unavailable_reason(self) -> str:
         """Empty when the provider can be used; otherwise why not, for the creator."""
@@ -175,3 +196,7 @@ class Provider:
 
     def discard(self, handle: Handle) -> None:
         """Forget the provider's copy once our clip is safely stored, where that is ours to do."""
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> Delivery:
+        """The delivery, if its signature verifies; WebhookRefused otherwise."""
+        raise NotConfigured(f"{self.label} sends no webhooks")

@@ -1,12 +1,8 @@
 """What each provider can make, and the pre-flight check that explains the difference.
 
-Pure functions over plain values (no Django, no I/O), so the form, the page script's JSON and
+Pure functions over a clip's options (no I/O), so the form, the options panel, failover and
 the tests all ask the same question the same way: "would this provider reject or silently
 change any of these options, and what is the one-click fix?"
-
-An options dict uses the job's field names: mode, duration, resolution, aspect, audio, seed,
-negative_prompt, and optionally image_bytes / last_frame_bytes (sizes of the stills). Keys that
-are missing are not checked.
 """
 
 from __future__ import annotations
@@ -14,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from typing import Any
 
-# The options pre-flight looks at, by the job's field names (plus the stills' sizes).
-OPTION_FIELDS = ("mode", "duration", "resolution", "aspect", "audio", "seed", "negative_prompt")
-MODES = ("image", "text", "first_last")
-DURATIONS = (4, 6, 8)
-RESOLUTIONS = ("720p", "1080p")
-ASPECTS = ("auto", "16:9", "9:16")
+from studio.options import DURATIONS, Aspect, ClipOptions, Mode, Resolution
+
+MODES = tuple(Mode.values)
+RESOLUTIONS = tuple(Resolution.values)
+ASPECTS = (Aspect.AUTO.value, Aspect.LANDSCAPE.value, Aspect.PORTRAIT.value)
 
 _MODE_NAMES = {
     "image": "image to video",
@@ -65,7 +61,7 @@ class Problem:
 
     field: str
     message: str
-    fix: dict = dataclasses.field(default_factory=dict)
+    fix: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def fix_label(self) -> str:
@@ -90,30 +86,15 @@ class Problem:
         return json.dumps(self.fix)
 
 
-def capabilities_of(provider) -> Capabilities:
-    """Capabilities from a provider name, class, instance or a Capabilities itself."""
-    if isinstance(provider, Capabilities):
-        return provider
-    if isinstance(provider, str):
-        from studio.providers import PROVIDERS  # the registry imports this module
-
-        try:
-            return PROVIDERS[provider].capabilities
-        except KeyError:
-            raise LookupError(f"There is no provider called {provider!r}.") from None
-    return provider.capabilities
-
-
-def preflight(provider, options: dict) -> list[Problem]:
-    """Every problem with `options` at `provider` (a name or Capabilities), most basic first."""
-    caps = capabilities_of(provider)
+def preflight(caps: Capabilities, options: ClipOptions) -> list[Problem]:
+    """Every problem with `options` at a provider that can make `caps`, most basic first."""
     who = caps.label
     problems: list[Problem] = []
-    mode = options.get("mode")
-    duration = _as_int(options.get("duration"))
-    resolution = options.get("resolution")
+    mode = options.mode
+    duration = options.duration
+    resolution = options.resolution
 
-    if mode is not None and mode not in caps.modes:
+    if mode not in caps.modes:
         fallback = "image" if "image" in caps.modes else sorted(caps.modes)[0]
         problems.append(
             Problem(
@@ -124,7 +105,7 @@ def preflight(provider, options: dict) -> list[Problem]:
             )
         )
         mode = fallback
-    if duration is not None and duration not in caps.durations:
+    if duration not in caps.durations:
         nearest = min(caps.durations, key=lambda d: (abs(d - duration), -d))
         problems.append(
             Problem(
@@ -134,7 +115,7 @@ def preflight(provider, options: dict) -> list[Problem]:
             )
         )
         duration = nearest
-    if resolution is not None and resolution not in caps.resolutions:
+    if resolution not in caps.resolutions:
         problems.append(
             Problem(
                 "resolution",
@@ -143,8 +124,8 @@ def preflight(provider, options: dict) -> list[Problem]:
             )
         )
         resolution = caps.resolutions[0]
-    aspect = options.get("aspect")
-    if aspect is not None and aspect not in caps.aspects:
+    aspect = options.aspect
+    if aspect not in caps.aspects:
         problems.append(
             Problem(
                 "aspect",
@@ -156,7 +137,7 @@ def preflight(provider, options: dict) -> list[Problem]:
     # Cross-field rules: the fix keeps the creator's resolution or mode and lengthens the clip,
     # because that is the choice they made deliberately (and the longer clip is visible in
     # the price shown next to the fix).
-    if caps.full_hd_needs_8s and resolution == "1080p" and duration not in (None, 8):
+    if caps.full_hd_needs_8s and resolution == "1080p" and duration != 8:
         problems.append(
             Problem(
                 "duration",
@@ -165,7 +146,7 @@ def preflight(provider, options: dict) -> list[Problem]:
             )
         )
         duration = 8
-    if caps.first_last_needs_8s and mode == "first_last" and duration not in (None, 8):
+    if caps.first_last_needs_8s and mode == "first_last" and duration != 8:
         problems.append(
             Problem(
                 "duration",
@@ -174,14 +155,13 @@ def preflight(provider, options: dict) -> list[Problem]:
             )
         )
 
-    audio = options.get("audio")
-    if audio is False and not caps.audio_toggle:
+    if not options.audio and not caps.audio_toggle:
         if caps.audio_always:
             message = f"{who} always adds sound; it cannot make a silent clip."
         else:
             message = f"{who} cannot be asked for a silent clip; it may add sound anyway."
         problems.append(Problem("audio", message, {"audio": True}))
-    if options.get("seed") not in (None, "") and not caps.seed:
+    if options.seed is not None and not caps.seed:
         problems.append(
             Problem(
                 "seed",
@@ -189,7 +169,7 @@ def preflight(provider, options: dict) -> list[Problem]:
                 {"seed": None},
             )
         )
-    if (options.get("negative_prompt") or "").strip() and not caps.negative_prompt:
+    if options.negative_prompt.strip() and not caps.negative_prompt:
         problems.append(
             Problem(
                 "negative_prompt",
@@ -198,8 +178,8 @@ def preflight(provider, options: dict) -> list[Problem]:
             )
         )
     if caps.max_image_bytes is not None:
-        for key, name in (("image_bytes", "image"), ("last_frame_bytes", "last_frame")):
-            size = _as_int(options.get(key))
+        for name, still in (("image", options.image), ("last_frame", options.last_frame)):
+            size = still.size_bytes if still else None
             if size is not None and size > caps.max_image_bytes:
                 problems.append(
                     Problem(
@@ -211,31 +191,22 @@ def preflight(provider, options: dict) -> list[Problem]:
     return problems
 
 
-def adapt(options: dict, caps) -> dict:
-    """`options` made valid for `caps`, keeping every choice that still is (switching provider).
+def adapt(options: ClipOptions, caps: Capabilities) -> ClipOptions:
+    """`options` made valid for a provider that can make `caps`, keeping every choice that
+    still is (switching provider).
 
     Only the fields a problem names change; problems without a fix (an image too large) are
     left for the creator, and preflight still reports them.
     """
-    caps = capabilities_of(caps)
-    adapted = dict(options)
+    adapted = options
     # A fix can only move a field towards a supported value, so this settles in a few rounds.
     for _ in range(4):
         fixes = [problem.fix for problem in preflight(caps, adapted) if problem.fix]
         if not fixes:
             break
         for fix in fixes:
-            adapted.update(fix)
+            adapted = adapted.replace(**fix)
     return adapted
-
-
-def _as_int(value) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _seconds(durations: tuple[int, ...]) -> str:

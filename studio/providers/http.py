@@ -1,8 +1,8 @@
-"""HTTP plumbing every hosted provider shares: the client, its timeouts, the pieces of error
-translation that are the same everywhere, and the one safe way to bring a clip home.
+"""HTTP plumbing every hosted provider shares: the client, its timeouts, the one ladder from
+an HTTP status to the engine's error tree, and the one safe way to bring a clip home.
 
-Each provider module still translates its own replies in one place (its `_error` method);
-this module only knows HTTP, never a provider's body shapes.
+Each provider reads its own error bodies (its `_error` method) and hands what they say to
+`status_error`; this module only knows HTTP, never a provider's body shapes.
 """
 
 from __future__ import annotations
@@ -19,15 +19,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from django.conf import settings
-from django.urls import reverse
 from django.utils import timezone
 
+from studio.options import Still
 from studio.providers.base import (
     AccountError,
-    ImageInput,
+    Billing,
+    ContentPolicyError,
+    InvalidRequestError,
     NotFoundError,
     Provider,
     ProviderError,
@@ -39,10 +42,9 @@ from studio.providers.base import (
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Studio/0.1 (+httpx)"
+# Each call's timeout is STUDIO_PROVIDER_TIMEOUT (30 s: submits carry a base64 still of a few
+# MB at most, and polls are small); connecting may take at most this long.
 CONNECT_TIMEOUT = 5.0
-# Submits carry a base64 still (a few MB at most) and polls are small; 30 s is generous for
-# both. STUDIO_PROVIDER_TIMEOUT (optional setting, seconds) overrides it.
-DEFAULT_TIMEOUT = 30.0
 MAX_REDIRECTS = 5
 RETRY_AFTER_CAP = 3600.0
 CHUNK = 64 * 1024
@@ -168,6 +170,49 @@ def retry_after(response: httpx.Response) -> float | None:
     return min(max(seconds, 0.0), RETRY_AFTER_CAP)
 
 
+def status_error(
+    status: int,
+    *,
+    who: str,
+    words: str = "",
+    account: str,
+    detail: str = "",
+    field: str = "",
+    policy: bool = False,
+    invalid: bool = False,
+    retry_after: float | None = None,
+    server_billing: Billing = Billing.MAY_BE_BILLED,
+    request_billing: Billing = Billing.MAY_BE_BILLED,
+) -> ProviderError:
+    """The error an HTTP error reply stands for, the same way at every provider.
+
+    The provider reads its own body and passes what it says: `words` (its message, quoted to
+    the creator), `account` (the whole sentence for a refused key or an account that cannot
+    pay), `detail` (words right after ours, e.g. " (image)"), the option `field` it names,
+    whether it says the request broke a content `policy` or is `invalid`, and its billing
+    for server errors and for refused requests. Anything a provider does differently it
+    decides before calling this.
+    """
+    said_ = said(words)
+    if status in (401, 402, 403):
+        return AccountError(account)
+    if status == 404:
+        return NotFoundError(f"{who} no longer knows this job{said_}")
+    if status == 429:
+        return RateLimitedError(f"{who} is rate limiting Studio{said_}", retry_after)
+    if status >= 500 or status in (408, 409):
+        return TransientError(f"{who} had a server problem{detail}{said_}", billing=server_billing)
+    if policy:
+        return ContentPolicyError(
+            f"{who} refused this request under its content policy{said_}", billing=request_billing
+        )
+    if status in (400, 422) or invalid:
+        return InvalidRequestError(
+            f"{who} rejected the request{detail}{said_}", field=field, billing=request_billing
+        )
+    return ProviderError(f"{who} refused the request (HTTP {status}){said_}")
+
+
 class HttpProvider(Provider):
     """A hosted provider: one httpx client (injected in tests), and one place that sends a
     request and turns any HTTP failure into the error tree (each provider's `_error`)."""
@@ -192,8 +237,8 @@ class HttpProvider(Provider):
         *,
         submitting: bool = False,
         check: bool = True,
-        headers: dict | None = None,
-        **kwargs,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
         try:
             response = self.client.request(
@@ -205,22 +250,14 @@ class HttpProvider(Provider):
             raise self._error(response)
         return response
 
-    def _json(self, response: httpx.Response, *, submitting: bool = False) -> dict:
+    def _json(self, response: httpx.Response, *, submitting: bool = False) -> dict[str, Any]:
         data = json_of(response)
         if not isinstance(data, dict):
             raise malformed_reply(self.label, submitting=submitting)
         return data
 
 
-def webhook_url(provider: str) -> str:
-    """Where `provider` should send its webhooks (studio/webhooks.py), or "" when
-    STUDIO_PUBLIC_URL is not set and jobs are followed by polling alone."""
-    if not settings.STUDIO_PUBLIC_URL:
-        return ""
-    return settings.STUDIO_PUBLIC_URL + reverse(f"{provider}_webhook")
-
-
-def data_uri(image: ImageInput) -> str:
+def data_uri(image: Still) -> str:
     return f"data:{image.content_type};base64,{base64.b64encode(image.read()).decode('ascii')}"
 
 
@@ -242,11 +279,10 @@ class MediaHosts:
 
     @classmethod
     def build(
-        cls, patterns: Iterable[str], base_urls: Iterable[str], extra_setting: str = ""
+        cls, patterns: Iterable[str], base_urls: Iterable[str], extra: Iterable[str] = ()
     ) -> MediaHosts:
-        extra = getattr(settings, extra_setting, ()) if extra_setting else ()
-        if isinstance(extra, str):
-            extra = [item.strip() for item in extra.split(",")]
+        """`patterns` documented by the provider plus `extra` ones from its settings, and the
+        hosts of its configured `base_urls`."""
         configured = []
         for base in base_urls:
             if base:

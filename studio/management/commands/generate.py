@@ -11,9 +11,10 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.core.management.base import BaseCommand, CommandError
 
-from studio.forms import JobForm
 from studio.models import Job
+from studio.options import STILL_ROLES
 from studio.pricing import CENT
+from studio.web.forms import JobForm
 
 INVALID = 2
 
@@ -61,17 +62,14 @@ class Command(BaseCommand):
             if opts["image"]
             else Job.Mode.TEXT
         )
+        # The options go through the create form under their own names, exactly as the page
+        # sends them, so the CLI gets the same checks and the same words.
         data = {
-            "mode": mode,
-            "prompt": opts["prompt"],
-            "negative_prompt": opts["negative_prompt"],
-            "provider": opts["provider"],
-            "duration": opts["duration"],
-            "resolution": opts["resolution"],
-            "aspect": opts["aspect"],
-            "seed": opts["seed"],
-            "framing": opts["framing"],
+            name: value
+            for name, value in opts.items()
+            if name in JobForm.base_fields and name not in STILL_ROLES and value is not None
         }
+        data["mode"] = mode
         if not opts["no_audio"]:
             data["audio"] = "on"
         files = {}

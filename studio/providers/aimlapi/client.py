@@ -5,7 +5,8 @@ poll: GET {AIMLAPI_URL}/v2/video/generations?generation_id=<id>; statuses queued
 generating, completed (video.url), error (error.{name, message}). No cancel is documented.
 
 AI/ML's docs disagree with themselves about Lite (§3), so the spelling is a "dialect" read
-from optional settings at call time. Defaults follow the OpenAPI file of the default model:
+from its settings (config.py) at call time. Defaults follow the OpenAPI file of the default
+model:
   AIMLAPI_MODEL              "google/veo-3-1-lite-generate-preview" (or "veo-3.1-lite-generate-001")
   AIMLAPI_RESOLUTION_CASE    "lower" ("720p"); "upper" ("720P") by default for the -001 model
   AIMLAPI_DURATION_TYPE      "int" (8) or "str" ("8", the -001 markdown samples)
@@ -19,28 +20,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
-from django.conf import settings
 
+from studio.options import Still
 from studio.providers import http
+from studio.providers.aimlapi import config
+from studio.providers.aimlapi.capabilities import CAPABILITIES
+from studio.providers.aimlapi.prices import PRICES
 from studio.providers.base import (
     AccountError,
+    Billing,
     ContentPolicyError,
     GenerationRequest,
     Handle,
-    ImageInput,
     InvalidRequestError,
-    NotFoundError,
     Phase,
     PollResult,
     ProviderError,
-    RateLimitedError,
     TransientError,
 )
-from studio.providers.capabilities import Capabilities
+from studio.providers.names import LABELS
 
-MODEL = "google/veo-3-1-lite-generate-preview"
 # The docs' example result is on cdn.aimlapi.com. The preview model may fall back to fal.ai
 # ("provider": auto), whose results live on fal's CDN: UNCONFIRMED whether AI/ML re-hosts
 # them. AIMLAPI_MEDIA_HOSTS (optional setting) adds more.
@@ -70,35 +72,26 @@ class Dialect:
 
     @classmethod
     def from_settings(cls) -> Dialect:
-        model = settings.AIMLAPI_MODEL or MODEL
-        case = settings.AIMLAPI_RESOLUTION_CASE or ("upper" if model.endswith("-001") else "lower")
+        model = config.MODEL.value or config.MODEL.default
+        case = config.RESOLUTION_CASE.value or ("upper" if model.endswith("-001") else "lower")
         return cls(
             model=model,
             upper_resolution=case == "upper",
-            duration_as_string=settings.AIMLAPI_DURATION_TYPE == "str",
-            last_frame_field=settings.AIMLAPI_LAST_FRAME_FIELD or "last_image_url",
-            bare_base64=settings.AIMLAPI_IMAGE_FORMAT == "base64",
+            duration_as_string=config.DURATION_TYPE.value == "str",
+            last_frame_field=config.LAST_FRAME_FIELD.value or "last_image_url",
+            bare_base64=config.IMAGE_FORMAT.value == "base64",
         )
 
 
 class AimlapiProvider(http.HttpProvider):
     name = "aimlapi"
-    label = "AI/ML API"
+    label = LABELS[name]
     poll_interval_seconds = 10.0  # the docs' example polls every 15 s; a clip takes ~1 min
-    capabilities = Capabilities(
-        label="AI/ML API",
-        seed=False,  # neither Lite schema has a seed
-        negative_prompt=False,  # nor a negative prompt
-        first_last_needs_8s=True,  # "duration can only be 8s" with a last frame (preview)
-        notes=(
-            "Model id, resolution case, duration type and last-frame field name differ "
-            "between AI/ML's docs; set them with AIMLAPI_* settings after a live check.",
-            "The content-policy failure shape is unconfirmed.",
-        ),
-    )
+    capabilities = CAPABILITIES
+    prices = PRICES
 
     def unavailable_reason(self) -> str:
-        return "" if settings.AIMLAPI_KEY else "Set AIMLAPI_KEY to use AI/ML API."
+        return "" if config.KEY.value else "Set AIMLAPI_KEY to use AI/ML API."
 
     # ----------------------------------------------------------------------- protocol
 
@@ -139,30 +132,31 @@ class AimlapiProvider(http.HttpProvider):
             dest,
             who=self.label,
             hosts=http.MediaHosts.build(
-                MEDIA_HOSTS, [settings.AIMLAPI_URL], extra_setting="AIMLAPI_MEDIA_HOSTS"
+                MEDIA_HOSTS, [config.URL.value], extra=config.MEDIA_HOSTS.value
             ),
             client=self.client,
         )
 
     # ----------------------------------------------------------------------- building
 
-    def _body(self, request: GenerationRequest, dialect: Dialect) -> dict:
-        resolution = request.resolution.upper() if dialect.upper_resolution else request.resolution
-        payload: dict = {
+    def _body(self, request: GenerationRequest, dialect: Dialect) -> dict[str, Any]:
+        options = request.options
+        resolution = options.resolution.upper() if dialect.upper_resolution else options.resolution
+        payload: dict[str, Any] = {
             "model": dialect.model,
-            "prompt": request.prompt,
-            "aspect_ratio": request.fixed_aspect(),
+            "prompt": options.prompt,
+            "aspect_ratio": options.fixed_aspect(),
             "resolution": resolution,
-            "duration": str(request.duration) if dialect.duration_as_string else request.duration,
-            "generate_audio": request.audio,
+            "duration": str(options.duration) if dialect.duration_as_string else options.duration,
+            "generate_audio": options.audio,
         }
-        if request.mode in ("image", "first_last"):
-            payload["image_url"] = _image(request.image, dialect, "image")
-        if request.mode == "first_last":
-            payload[dialect.last_frame_field] = _image(request.last_frame, dialect, "last_frame")
+        if options.mode in ("image", "first_last"):
+            payload["image_url"] = _image(options.image, dialect, "image")
+        if options.mode == "first_last":
+            payload[dialect.last_frame_field] = _image(options.last_frame, dialect, "last_frame")
         return payload
 
-    def _failure(self, data: dict) -> ProviderError:
+    def _failure(self, data: dict[str, Any]) -> ProviderError:
         """A generation that ended in status "error" (shape UNCONFIRMED beyond name/message)."""
         error = data.get("error") if isinstance(data.get("error"), dict) else {}
         name = str(error.get("name") or "")
@@ -171,25 +165,23 @@ class AimlapiProvider(http.HttpProvider):
         meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
         usage = meta.get("usage")
         spent = usage.get("usd_spent") if isinstance(usage, dict) else None
-        charged = spent > 0 if isinstance(spent, int | float) else None
+        billing = Billing.MAY_BE_BILLED
+        if isinstance(spent, int | float):
+            billing = Billing.BILLED if spent > 0 else Billing.NOT_BILLED
         text = f"{name} {message}".lower()
         if any(word in text for word in _POLICY_WORDS):
             return ContentPolicyError(
                 f"{self.label} refused this request under its content policy{said}",
-                charged_on_failure=charged,
+                billing=billing,
             )
         if "validation" in text:
-            return InvalidRequestError(
-                f"{self.label} rejected the request{said}", charged_on_failure=charged
-            )
-        return ProviderError(
-            f"{self.label} could not make this clip{said}", charged_on_failure=charged
-        )
+            return InvalidRequestError(f"{self.label} rejected the request{said}", billing=billing)
+        return ProviderError(f"{self.label} could not make this clip{said}", billing=billing)
 
     # ----------------------------------------------------------------------- transport
 
     def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {settings.AIMLAPI_KEY}"}
+        return {"Authorization": f"Bearer {config.KEY.value}"}
 
     def _error(self, response: httpx.Response) -> ProviderError:
         """`{message, path, requestId, statusCode, timestamp}` error replies (§3)."""
@@ -198,30 +190,22 @@ class AimlapiProvider(http.HttpProvider):
         body = body if isinstance(body, dict) else {}
         message = str(body.get("message") or "").strip()
         hint, field = _validation_detail(body)
-        said = http.said(f"{message} ({hint})" if hint else message)
-        if status == 401:
-            return AccountError(
-                f"{self.label} refused Studio's key{said} An administrator needs to check "
-                "AIMLAPI_KEY."
-            )
+        words = f"{message} ({hint})" if hint else message
         if status == 403:  # "You've run out of credits…"
-            return AccountError(f"{self.label} would not run the job{said}")
-        if status == 404:
-            return NotFoundError(f"{self.label} no longer knows this job{said}")
-        if status == 429:
-            return RateLimitedError(
-                f"{self.label} is rate limiting Studio{said}", http.retry_after(response)
-            )
-        if status >= 500:
-            return TransientError(f"{self.label} had a server problem{said}")
-        if any(word in message.lower() for word in _POLICY_WORDS):
-            return ContentPolicyError(f"{self.label} refused this request{said}")
-        if status in (400, 422):
-            return InvalidRequestError(f"{self.label} rejected the request{said}", field=field)
-        return ProviderError(f"{self.label} refused the request (HTTP {status}){said}")
+            return AccountError(f"{self.label} would not run the job{http.said(words)}")
+        return http.status_error(
+            status,
+            who=self.label,
+            words=words,
+            account=f"{self.label} refused Studio's key{http.said(words)} An administrator "
+            "needs to check AIMLAPI_KEY.",
+            field=field,
+            policy=any(word in message.lower() for word in _POLICY_WORDS),
+            retry_after=http.retry_after(response),
+        )
 
 
-def _validation_detail(body: dict) -> tuple[str, str]:
+def _validation_detail(body: dict[str, Any]) -> tuple[str, str]:
     """The first "Expected … received …" hint and its field, wherever the reply puts it
     (the docs only say the details follow the message: UNCONFIRMED key names)."""
     for key in ("meta", "details", "errors", "issues"):
@@ -243,11 +227,14 @@ def _validation_detail(body: dict) -> tuple[str, str]:
 
 
 def _endpoint() -> str:
-    return f"{settings.AIMLAPI_URL.rstrip('/')}/v2/video/generations"
+    return f"{config.URL.value.rstrip('/')}/v2/video/generations"
 
 
-def _image(image: ImageInput | None, dialect: Dialect, field: str) -> str:
+def _image(image: Still | None, dialect: Dialect, field: str) -> str:
     if image is None:
         raise InvalidRequestError("This mode needs an image.", field=field)
     uri = http.data_uri(image)
     return uri.split(",", 1)[1] if dialect.bare_base64 else uri
+
+
+PROVIDER = AimlapiProvider

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any
 
 import httpx
-from django.conf import settings
 
 from studio.providers import http
 from studio.providers.base import (
@@ -33,12 +33,13 @@ from studio.providers.base import (
     Phase,
     PollResult,
     ProviderError,
-    RateLimitedError,
     TransientError,
 )
-from studio.providers.capabilities import Capabilities
+from studio.providers.names import LABELS
+from studio.providers.oxen import config
+from studio.providers.oxen.capabilities import CAPABILITIES
+from studio.providers.oxen.prices import PRICES
 
-MODEL = "google-veo-3-1-lite"  # OXEN_MODEL (optional setting) overrides
 # Results are presigned links that expire; their storage host is UNCONFIRMED, so only Oxen's
 # own hosts are trusted by default. Add the real one with OXEN_MEDIA_HOSTS after a live check.
 MEDIA_HOSTS = ("hub.oxen.ai", "*.oxen.ai")
@@ -50,24 +51,13 @@ _INVALID_WORDS = ("invalid", "must be", "should be", "422", "unsupported", "not 
 
 class OxenProvider(http.HttpProvider):
     name = "oxen"
-    label = "Oxen.ai"
+    label = LABELS[name]
     poll_interval_seconds = 10.0  # Oxen suggests polling video every 10 to 30 s
-    capabilities = Capabilities(
-        label="Oxen.ai",
-        modes=frozenset({"image", "text"}),  # no last-frame field for Lite
-        audio_toggle=False,
-        audio_always=None,  # "native synchronized audio"; on/off for Lite UNCONFIRMED
-        negative_prompt=False,
-        full_hd_needs_8s=True,  # "1080p requires an 8 second duration"
-        notes=(
-            "Whether Oxen's Lite clips always carry sound is unconfirmed.",
-            "Images go as data URIs, which Oxen says work but are not recommended.",
-            "The presigned download host is unconfirmed (OXEN_MEDIA_HOSTS).",
-        ),
-    )
+    capabilities = CAPABILITIES
+    prices = PRICES
 
     def unavailable_reason(self) -> str:
-        return "" if settings.OXEN_API_KEY else "Set OXEN_API_KEY to use Oxen.ai."
+        return "" if config.API_KEY.value else "Set OXEN_API_KEY to use Oxen.ai."
 
     # ----------------------------------------------------------------------- protocol
 
@@ -107,7 +97,7 @@ class OxenProvider(http.HttpProvider):
             dest,
             who=self.label,
             hosts=http.MediaHosts.build(
-                MEDIA_HOSTS, [settings.OXEN_API_URL], extra_setting="OXEN_MEDIA_HOSTS"
+                MEDIA_HOSTS, [config.API_URL.value], extra=config.MEDIA_HOSTS.value
             ),
             client=self.client,
         )
@@ -118,25 +108,26 @@ class OxenProvider(http.HttpProvider):
 
     # ----------------------------------------------------------------------- building
 
-    def _body(self, request: GenerationRequest) -> dict:
-        if request.mode == "first_last":
+    def _body(self, request: GenerationRequest) -> dict[str, Any]:
+        options = request.options
+        if options.mode == "first_last":
             raise InvalidRequestError(
                 f"{self.label} cannot make first-and-last-frame clips.", field="mode"
             )
-        payload: dict = {
-            "model": settings.OXEN_MODEL or MODEL,
-            "prompt": request.prompt,
-            "duration": request.duration,  # an integer: 4, 6 or 8
-            "resolution": request.resolution,
-            "aspect_ratio": request.fixed_aspect(),
+        payload: dict[str, Any] = {
+            "model": config.MODEL.value or config.MODEL.default,
+            "prompt": options.prompt,
+            "duration": options.duration,  # an integer: 4, 6 or 8
+            "resolution": options.resolution,
+            "aspect_ratio": options.fixed_aspect(),
             "num_generations": 1,
         }
-        if request.seed is not None:
-            payload["seed"] = request.seed
-        if request.mode == "image":
-            if request.image is None:
+        if options.seed is not None:
+            payload["seed"] = options.seed
+        if options.mode == "image":
+            if options.image is None:
                 raise InvalidRequestError("This mode needs an image.", field="image")
-            payload["input_image"] = http.data_uri(request.image)
+            payload["input_image"] = http.data_uri(options.image)
         return payload
 
     def _failure(self, error_message: str) -> ProviderError:
@@ -154,7 +145,7 @@ class OxenProvider(http.HttpProvider):
     # ----------------------------------------------------------------------- transport
 
     def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {settings.OXEN_API_KEY}"}
+        return {"Authorization": f"Bearer {config.API_KEY.value}"}
 
     def _error(self, response: httpx.Response) -> ProviderError:
         """Oxen's two error shapes (§4): {"error": {type, title, detail}, "status": "error",
@@ -168,24 +159,20 @@ class OxenProvider(http.HttpProvider):
             kind = str(error.get("type") or body.get("status_message") or "")
         else:
             message, kind = str(error or "").strip(), ""
-        said = http.said(message)
-        if status in (401, 402, 403):
-            return AccountError(
-                f"{self.label} refused Studio's key or the account cannot pay{said} An "
-                "administrator needs to check OXEN_API_KEY and the Oxen.ai credits."
-            )
-        if status == 404:
-            return NotFoundError(f"{self.label} no longer knows this job{said}")
-        if status == 429:
-            return RateLimitedError(
-                f"{self.label} is rate limiting Studio{said}", http.retry_after(response)
-            )
-        if status >= 500:
-            return TransientError(f"{self.label} had a server problem{said}")
-        if status in (400, 422) or kind == "invalid_params":
-            return InvalidRequestError(f"{self.label} rejected the request{said}")
-        return ProviderError(f"{self.label} refused the request (HTTP {status}){said}")
+        return http.status_error(
+            status,
+            who=self.label,
+            words=message,
+            account=f"{self.label} refused Studio's key or the account cannot pay"
+            f"{http.said(message)} An administrator needs to check OXEN_API_KEY and the "
+            "Oxen.ai credits.",
+            invalid=kind == "invalid_params",
+            retry_after=http.retry_after(response),
+        )
 
 
 def _queue() -> str:
-    return f"{settings.OXEN_API_URL.rstrip('/')}/api/ai/queue"
+    return f"{config.API_URL.value.rstrip('/')}/api/ai/queue"
+
+
+PROVIDER = OxenProvider

@@ -5,9 +5,10 @@ Django answers no Range requests for media, and Safari will not play an MP4 with
 """
 
 import re
+from collections.abc import Iterator
 
 from django.core.files.storage import default_storage
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 
 CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -37,7 +38,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _read(name: str, start: int, length: int):
+def _read(name: str, start: int, length: int) -> Iterator[bytes]:
     with default_storage.open(name, "rb") as f:
         f.seek(start)
         while length > 0:
@@ -50,14 +51,14 @@ def _read(name: str, start: int, length: int):
 
 def serve(
     request: HttpRequest, name: str, content_type: str, download_name: str | None = None
-) -> HttpResponse:
+) -> HttpResponseBase:
     size = default_storage.size(name)
     try:
         byte_range = parse_range(request.headers.get("Range", ""), size)
     except ValueError:
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        return response
+        refusal = HttpResponse(status=416)
+        refusal["Content-Range"] = f"bytes */{size}"
+        return refusal
     start, end = byte_range or (0, size - 1)
     length = end - start + 1 if size else 0
     response = StreamingHttpResponse(

@@ -1,18 +1,16 @@
-"""The Django admin, where the studio's money is run.
+"""The Django admin, where the studio's money is run (the spending dashboard is in
+dashboard.py).
 
 Every change to usage, a creator's standing or a job goes through its domain module
 (`quotas`, `jobs`); the admin never edits a balance or a status by hand.
 """
 
-from dataclasses import dataclass
-from datetime import date, timedelta
 from decimal import Decimal
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -30,7 +28,7 @@ from studio.models import (
     SourceImage,
     Usage,
 )
-from studio.providers import PROVIDERS
+from studio.providers.registry import LABELS
 
 # Creators
 
@@ -42,10 +40,6 @@ def _money(usd: Decimal) -> str:
 
 def _labels(names, choices: dict[str, str], everything: str = "all") -> str:
     return ", ".join(choices.get(name, name) for name in names) if names else everything
-
-
-def _provider_labels() -> dict[str, str]:
-    return {name: cls.label for name, cls in PROVIDERS.items()}
 
 
 class LimitFilter(admin.SimpleListFilter):
@@ -102,7 +96,7 @@ class LimitsForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        providers = _provider_labels()
+        providers = LABELS
         self.fields["allowed_providers"].choices = list(providers.items())
         resolutions = dict(Job.Resolution.choices)
         defaults = {
@@ -202,7 +196,7 @@ class CreatorAdmin(admin.ModelAdmin):
     def providers(self, creator) -> str:
         quota = getattr(creator, "quota", None)
         names = (quota and quota.allowed_providers) or settings.STUDIO_DEFAULT_PROVIDERS
-        return _labels(names, _provider_labels())
+        return _labels(names, LABELS)
 
     @admin.display(description="resolutions")
     def resolutions(self, creator) -> str:
@@ -313,7 +307,7 @@ class ProviderFilter(admin.SimpleListFilter):
     parameter_name = "provider"
 
     def lookups(self, request, model_admin):
-        return list(_provider_labels().items())
+        return list(LABELS.items())
 
     def queryset(self, request, queryset):
         return queryset.filter(provider=self.value()) if self.value() else queryset
@@ -486,87 +480,3 @@ class SourceImageAdmin(admin.ModelAdmin):
 class LocalRenderAdmin(admin.ModelAdmin):
     list_display = ["id", "client_reference", "status", "progress", "heartbeat_at", "created_at"]
     list_filter = ["status"]
-
-
-# The spending dashboard
-
-
-class MonthForm(forms.Form):
-    FIRST, LAST = date(2000, 1, 1), date(2999, 12, 1)
-
-    month = forms.DateField(
-        input_formats=["%Y-%m"],
-        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
-        error_messages={
-            "required": "Choose a month.",
-            "invalid": "Write the month as YYYY-MM, for instance 2026-11.",
-        },
-    )
-
-    def clean_month(self) -> date:
-        month = self.cleaned_data["month"]
-        if not self.FIRST <= month <= self.LAST:
-            raise forms.ValidationError("Choose a month from 2000 to 2999.")
-        return month
-
-
-# The chart's geometry, in SVG user units: room on the left for the dollar axis and below
-# for the day numbers.
-CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM = 720, 220, 56, 24
-CHART_FLOOR = CHART_HEIGHT - CHART_BOTTOM
-
-
-@dataclass(frozen=True)
-class Bar:
-    day: date
-    usd: Decimal
-    x: float
-    y: float
-    width: float
-    height: float
-
-    @property
-    def centre(self) -> float:
-        return round(self.x + self.width / 2, 1)
-
-
-def day_bars(days: list[spending.DaySpend]) -> list[Bar]:
-    """One bar a day, the month's biggest day reaching nearly to the top."""
-    top = max((day.usd for day in days), default=Decimal("0"))
-    slot = (CHART_WIDTH - CHART_LEFT) / max(len(days), 1)
-    bars = []
-    for n, day in enumerate(days):
-        height = float(day.usd / top) * (CHART_FLOOR - 8) if top else 0.0
-        x = CHART_LEFT + n * slot + slot * 0.15
-        bars.append(
-            Bar(day.day, day.usd, round(x, 1), round(CHART_FLOOR - height, 1),
-                round(slot * 0.7, 1), round(height, 1))
-        )  # fmt: skip
-    return bars
-
-
-@admin.site.admin_view
-def dashboard(request):
-    """Spend per day, per provider and per creator, and how each provider did, in a month."""
-    if not request.user.has_perm("studio.view_ledgerentry"):
-        raise PermissionDenied
-    month = quotas.this_month()
-    form = MonthForm(request.GET if "month" in request.GET else None, initial={"month": month})
-    if form.is_valid():
-        month = form.cleaned_data["month"]
-    figures = spending.month_figures(month)
-    bars = day_bars(figures.days)
-    context = {
-        **admin.site.each_context(request),
-        "title": f"Spending in {month:%B %Y}",
-        "form": form,
-        "figures": figures,
-        "bars": bars,
-        "top": max((bar.usd for bar in bars), default=Decimal("0")),
-        "chart": {"width": CHART_WIDTH, "height": CHART_HEIGHT, "left": CHART_LEFT,
-                  "floor": CHART_FLOOR},
-        "previous": (month - timedelta(days=1)).replace(day=1),
-        "following": spending.following(month),
-        "time_zone": settings.TIME_ZONE,
-    }  # fmt: skip
-    return TemplateResponse(request, "admin/studio/dashboard.html", context)

@@ -4,7 +4,7 @@ submit: POST {FAL_QUEUE_URL}/{endpoint} → request_id + status/response/cancel 
 Handle.state as returned (they name only `fal-ai/veo3.1`, not the endpoint's sub-path, so
 they are never rebuilt). poll: GET {status_url}?logs=1 (202 while pending, 200 when done);
 the result is GET {response_url} → video.url. cancel: PUT {cancel_url}. With
-STUDIO_PUBLIC_URL set, submit adds ?fal_webhook= (§1.8; studio/webhooks.py verifies them).
+STUDIO_PUBLIC_URL set, submit adds ?fal_webhook= (§1.8; webhook.py verifies them).
 
 Stills go through fal's storage (the two-step upload of §1.9) by default; FAL_IMAGE_UPLOAD =
 "data_uri" sends them inline instead, which fal documents only for "some models"
@@ -14,27 +14,29 @@ Stills go through fal's storage (the two-step upload of §1.9) by default; FAL_I
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
-from django.conf import settings
 
+from studio.options import Still
 from studio.providers import http
 from studio.providers.base import (
-    AccountError,
-    ContentPolicyError,
+    Billing,
     GenerationRequest,
     Handle,
-    ImageInput,
     InvalidRequestError,
-    NotFoundError,
     Phase,
     PollResult,
     ProviderError,
-    RateLimitedError,
     TransientError,
 )
-from studio.providers.capabilities import Capabilities
+from studio.providers.fal import config, webhook
+from studio.providers.fal.capabilities import CAPABILITIES
+from studio.providers.fal.prices import PRICES
+from studio.providers.names import LABELS
+from studio.providers.webhooks import Delivery
 
 ENDPOINTS = {
     "text": "fal-ai/veo3.1/lite",
@@ -66,31 +68,24 @@ _POLICY_MARKERS = ("content_policy", "policy", "safety", "nsfw", "moderation", "
 
 class FalProvider(http.HttpProvider):
     name = "fal"
-    label = "fal.ai"
+    label = LABELS[name]
     poll_interval_seconds = 5.0
-    capabilities = Capabilities(
-        label="fal.ai",
-        max_image_bytes=8 * 1024 * 1024,  # "Input images up to 8MB" (model pages)
-        full_hd_needs_8s=True,  # "1080p requires 8s" (I2V page)
-        first_last_needs_8s=True,  # "8 second duration" (FLF page)
-        notes=(
-            "Text to video takes 16:9 or 9:16 only; 'auto' without an image is 16:9.",
-            "The exact content-policy error type for Veo Lite is unconfirmed.",
-        ),
-    )
+    capabilities = CAPABILITIES
+    prices = PRICES
 
     def unavailable_reason(self) -> str:
-        return "" if settings.FAL_KEY else "Set FAL_KEY to use fal.ai."
+        return "" if config.KEY.value else "Set FAL_KEY to use fal.ai."
 
     # ----------------------------------------------------------------------- protocol
 
     def submit(self, request: GenerationRequest) -> Handle:
-        endpoint = ENDPOINTS[request.mode]
+        endpoint = ENDPOINTS[request.options.mode]
         payload = self._input(request)
-        url = f"{settings.FAL_QUEUE_URL.rstrip('/')}/{endpoint}"
-        extra = {}
-        if webhook := http.webhook_url(self.name):
-            extra["params"] = {"fal_webhook": webhook}  # §1.8: fal POSTs there when done
+        url = f"{config.QUEUE_URL.value.rstrip('/')}/{endpoint}"
+        extra: dict[str, Any] = {}
+        if request.webhook_url:
+            # §1.8: fal POSTs there when the job ends.
+            extra["params"] = {"fal_webhook": request.webhook_url}
         data = self._json(
             self._send("POST", url, json=payload, submitting=True, **extra), submitting=True
         )
@@ -100,6 +95,9 @@ class FalProvider(http.HttpProvider):
         except (KeyError, TypeError):
             raise http.malformed_reply(self.label, submitting=True) from None
         return Handle(provider_job_id=request_id, state=state)
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> Delivery:
+        return webhook.verify(headers, body)
 
     def poll(self, handle: Handle) -> PollResult:
         status_url = handle.state["status_url"]
@@ -138,34 +136,35 @@ class FalProvider(http.HttpProvider):
 
     # ----------------------------------------------------------------------- building
 
-    def _input(self, request: GenerationRequest) -> dict:
-        aspect = request.aspect
-        if request.mode == "text" and aspect == "auto":
+    def _input(self, request: GenerationRequest) -> dict[str, Any]:
+        options = request.options
+        aspect = options.aspect
+        if options.mode == "text" and aspect == "auto":
             aspect = "16:9"  # T2V has no "auto"; without an image, auto means landscape
-        payload: dict = {
-            "prompt": request.prompt,
-            "duration": f"{request.duration}s",  # a string enum, "4s" / "6s" / "8s"
-            "resolution": request.resolution,
+        payload: dict[str, Any] = {
+            "prompt": options.prompt,
+            "duration": f"{options.duration}s",  # a string enum, "4s" / "6s" / "8s"
+            "resolution": options.resolution,
             "aspect_ratio": aspect,
-            "generate_audio": request.audio,
+            "generate_audio": options.audio,
         }
-        if request.negative_prompt:
-            payload["negative_prompt"] = request.negative_prompt
-        if request.seed is not None:
-            payload["seed"] = request.seed
-        if request.mode == "image":
-            payload["image_url"] = self._image_url(request.image)
-        elif request.mode == "first_last":
-            payload["first_frame_url"] = self._image_url(request.image)
-            payload["last_frame_url"] = self._image_url(request.last_frame)
+        if options.negative_prompt:
+            payload["negative_prompt"] = options.negative_prompt
+        if options.seed is not None:
+            payload["seed"] = options.seed
+        if options.mode == "image":
+            payload["image_url"] = self._image_url(options.image)
+        elif options.mode == "first_last":
+            payload["first_frame_url"] = self._image_url(options.image)
+            payload["last_frame_url"] = self._image_url(options.last_frame)
         return payload
 
-    def _image_url(self, image: ImageInput | None) -> str:
+    def _image_url(self, image: Still | None) -> str:
         if image is None:
             raise InvalidRequestError("This mode needs an image.", field="image")
-        if settings.FAL_IMAGE_UPLOAD == "data_uri":
+        if config.IMAGE_UPLOAD.value == "data_uri":
             return http.data_uri(image)
-        rest = settings.FAL_REST_URL.rstrip("/")
+        rest = config.REST_URL.value.rstrip("/")
         token = self._json(
             self._send(
                 "POST", f"{rest}/storage/auth/token", params={"storage_type": "fal-cdn-v3"}, json={}
@@ -214,7 +213,7 @@ class FalProvider(http.HttpProvider):
             raise ProviderError(f"{self.label} finished the job but returned no video.")
         return url
 
-    def _run_failure(self, handle: Handle, status: dict) -> ProviderError:
+    def _run_failure(self, handle: Handle, status: dict[str, Any]) -> ProviderError:
         """The terminal error of a run that COMPLETED with `error`: its body is at
         response_url, with the failure's own status code (§1.4)."""
         response = self._result(handle)
@@ -232,22 +231,20 @@ class FalProvider(http.HttpProvider):
         came from fal's ingress (fal-client's rule) and asking again later is right."""
         error = self._error(response)
         if error.retryable and "x-fal-request-id" in response.headers:
-            return ProviderError(
-                f"{error} You were not charged.", charged_on_failure=error.charged_on_failure
-            )
+            return ProviderError(f"{error} You were not charged.", billing=error.billing)
         return error
 
     def _media_hosts(self) -> http.MediaHosts:
         return http.MediaHosts.build(
             MEDIA_HOSTS,
-            [settings.FAL_QUEUE_URL, settings.FAL_REST_URL],
-            extra_setting="FAL_MEDIA_HOSTS",
+            [config.QUEUE_URL.value, config.REST_URL.value],
+            extra=config.MEDIA_HOSTS.value,
         )
 
     # ----------------------------------------------------------------------- transport
 
     def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Key {settings.FAL_KEY}"}
+        return {"Authorization": f"Key {config.KEY.value}"}
 
     def _error(self, response: httpx.Response) -> ProviderError:
         """Every fal error reply, translated (§1.7): typed `detail` lists, plain-string
@@ -258,48 +255,34 @@ class FalProvider(http.HttpProvider):
         message, field, kind = _describe(body.get("detail"))
         error_type = str(body.get("error_type") or response.headers.get("x-fal-error-type") or "")
         kind = kind or error_type
-        said = http.said(message)
         retryable = _header_bool(response, "x-fal-retryable", "x-fal-needs-retry")
-
-        if status in (401, 403):
-            return AccountError(
-                f"{self.label} refused Studio's key or the account cannot pay{said} "
-                "An administrator needs to check FAL_KEY and the fal.ai balance."
+        what = f" ({kind})" if kind else ""
+        if (status >= 500 or status in (408, 409)) and retryable is False:
+            # X-Fal-Retryable: false means the same request will fail again; server errors
+            # are never charged (fal FAQ).
+            return ProviderError(
+                f"{self.label} could not run this job{what}{http.said(message)}",
+                billing=Billing.NOT_BILLED,
             )
-        if status == 404:
-            return NotFoundError(f"{self.label} no longer knows this job{said}")
-        if status == 429:
-            return RateLimitedError(
-                f"{self.label} is rate limiting Studio{said}", http.retry_after(response)
-            )
-        if status >= 500 or status in (408, 409):
-            # Server errors are never charged (fal FAQ). X-Fal-Retryable: false means the
-            # same request will fail again.
-            what = f" ({kind})" if kind else ""
-            if retryable is False:
-                return ProviderError(
-                    f"{self.label} could not run this job{what}{said}", charged_on_failure=False
-                )
-            return TransientError(
-                f"{self.label} had a server problem{what}{said}", charged_on_failure=False
-            )
-        if _is_policy(kind, message):
+        server = status >= 500 or status in (408, 409)
+        return http.status_error(
+            status,
+            who=self.label,
+            words=message,
+            account=f"{self.label} refused Studio's key or the account cannot pay"
+            f"{http.said(message)} An administrator needs to check FAL_KEY and the fal.ai "
+            "balance.",
+            detail=what if server else (f" ({field})" if field else ""),
+            field=field,
+            policy=_is_policy(kind, message),
+            retry_after=http.retry_after(response),
+            server_billing=Billing.NOT_BILLED,
             # A 422 "may still be charged" (fal FAQ).
-            return ContentPolicyError(
-                f"{self.label} refused this request under its content policy{said}",
-                charged_on_failure=None,
-            )
-        if status in (400, 422):
-            named = f" ({field})" if field else ""
-            return InvalidRequestError(
-                f"{self.label} rejected the request{named}{said}",
-                field=field,
-                charged_on_failure=None,
-            )
-        return ProviderError(f"{self.label} refused the request (HTTP {status}){said}")
+            request_billing=Billing.MAY_BE_BILLED,
+        )
 
 
-def _describe(detail) -> tuple[str, str, str]:
+def _describe(detail: Any) -> tuple[str, str, str]:
     """(message, our field name, error type) from fal's `detail` in any of its shapes."""
     if isinstance(detail, str):
         return detail, "", ""
@@ -339,5 +322,8 @@ def _header_bool(response: httpx.Response, *names: str) -> bool | None:
     return None
 
 
-def _is_int(value) -> bool:
+def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+PROVIDER = FalProvider

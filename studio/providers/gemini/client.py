@@ -6,7 +6,7 @@ the request shapes below are those its last 2.x release sent (§2.1, §2.4).
 submit: POST {GEMINI_API_URL}/models/{model}:predictLongRunning → an operation name.
 poll: GET {GEMINI_API_URL}/{name} until `done`. The video is downloaded with the API key.
 No cancel is documented. With STUDIO_PUBLIC_URL and GEMINI_WEBHOOK_SECRET set, submit adds a
-webhookConfig (§2.4, §2.8; studio/webhooks.py verifies the events).
+webhookConfig (§2.4, §2.8; webhook.py verifies the events).
 
 Not sent, deliberately: `seed` and `generateAudio`. The SDK refuses both on the Gemini API
 ("only supported in … Agent Platform mode"), so there is no documented way to set a seed or
@@ -17,29 +17,31 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
-from django.conf import settings
 
+from studio.options import Still
 from studio.providers import http
 from studio.providers.base import (
     AccountError,
+    Billing,
     ContentPolicyError,
     GenerationRequest,
     Handle,
-    ImageInput,
     InvalidRequestError,
-    NotFoundError,
     Phase,
     PollResult,
     ProviderError,
-    RateLimitedError,
-    TransientError,
 )
-from studio.providers.capabilities import Capabilities
+from studio.providers.gemini import config, webhook
+from studio.providers.gemini.capabilities import CAPABILITIES
+from studio.providers.gemini.prices import PRICES
+from studio.providers.names import LABELS
+from studio.providers.webhooks import Delivery
 
-MODEL = "veo-3.1-lite-generate-preview"  # GEMINI_VEO_MODEL (optional setting) overrides
 # Generated files are served by the API host itself (…/files/{id}:download?alt=media).
 # Google's downloads commonly redirect to googleusercontent.com storage: UNCONFIRMED for this
 # API, trusted because it is Google's (GEMINI_MEDIA_HOSTS adds more).
@@ -51,28 +53,18 @@ _RETRY_DELAY = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 class GeminiProvider(http.HttpProvider):
     name = "gemini"
-    label = "Gemini API"
+    label = LABELS[name]
     poll_interval_seconds = 10.0  # the cookbook polls every 10 s; a clip takes about a minute
-    capabilities = Capabilities(
-        label="Gemini API",
-        audio_toggle=False,
-        audio_always=True,
-        seed=False,
-        notes=(
-            "1080p at 4 or 6 s is unconfirmed for Lite on the Gemini API (fal and Oxen "
-            "require 8 s); it is allowed here and the API's own answer is shown.",
-            "First and last frame (lastFrame) is unconfirmed for Lite on the Gemini API.",
-            "Image size limit for inline images is unconfirmed.",
-        ),
-    )
+    capabilities = CAPABILITIES
+    prices = PRICES
 
     def unavailable_reason(self) -> str:
-        return "" if settings.GEMINI_API_KEY else "Set GEMINI_API_KEY to use the Gemini API."
+        return "" if config.API_KEY.value else "Set GEMINI_API_KEY to use the Gemini API."
 
     # ----------------------------------------------------------------------- protocol
 
     def submit(self, request: GenerationRequest) -> Handle:
-        model = settings.GEMINI_VEO_MODEL or MODEL
+        model = config.VEO_MODEL.value or config.VEO_MODEL.default
         url = f"{_base()}/models/{model}:predictLongRunning"
         data = self._json(
             self._send("POST", url, json=self._body(request), submitting=True), submitting=True
@@ -106,11 +98,11 @@ class GeminiProvider(http.HttpProvider):
             raise ContentPolicyError(
                 f"Google's safety filters blocked this clip{said} "
                 "No clip was made, so you were not charged.",
-                charged_on_failure=False,
+                billing=Billing.NOT_BILLED,
             )
         raise ProviderError(
             f"{self.label} finished without a clip and gave no reason. You were not charged.",
-            charged_on_failure=False,
+            billing=Billing.NOT_BILLED,
         )
 
     def fetch(self, handle: Handle, result_url: str, dest: Path) -> None:
@@ -120,40 +112,46 @@ class GeminiProvider(http.HttpProvider):
             dest,
             who=self.label,
             hosts=http.MediaHosts.build(
-                MEDIA_HOSTS, [settings.GEMINI_API_URL], extra_setting="GEMINI_MEDIA_HOSTS"
+                MEDIA_HOSTS, [config.API_URL.value], extra=config.MEDIA_HOSTS.value
             ),
-            headers={"x-goog-api-key": settings.GEMINI_API_KEY},
+            headers={"x-goog-api-key": config.API_KEY.value},
             client=self.client,
         )
 
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> Delivery:
+        return webhook.verify(headers, body)
+
     # ----------------------------------------------------------------------- building
 
-    def _body(self, request: GenerationRequest) -> dict:
-        instance: dict = {"prompt": request.prompt}
-        if request.mode in ("image", "first_last"):
-            instance["image"] = _inline(request.image, "image")
-        if request.mode == "first_last":
-            instance["lastFrame"] = _inline(request.last_frame, "last_frame")
-        parameters: dict = {
+    def _body(self, request: GenerationRequest) -> dict[str, Any]:
+        options = request.options
+        instance: dict[str, Any] = {"prompt": options.prompt}
+        if options.mode in ("image", "first_last"):
+            instance["image"] = _inline(options.image, "image")
+        if options.mode == "first_last":
+            instance["lastFrame"] = _inline(options.last_frame, "last_frame")
+        parameters: dict[str, Any] = {
             "sampleCount": 1,
-            "durationSeconds": request.duration,  # an int
-            "aspectRatio": request.fixed_aspect(),
-            "resolution": request.resolution,
+            "durationSeconds": options.duration,  # an int
+            "aspectRatio": options.fixed_aspect(),
+            "resolution": options.resolution,
             "personGeneration": "allow_adult",
         }
-        if request.negative_prompt:
-            parameters["negativePrompt"] = request.negative_prompt
-        body = {"instances": [instance], "parameters": parameters}
-        webhook = http.webhook_url(self.name)
-        if webhook and settings.GEMINI_WEBHOOK_SECRET:
+        if options.negative_prompt:
+            parameters["negativePrompt"] = options.negative_prompt
+        body: dict[str, Any] = {"instances": [instance], "parameters": parameters}
+        if request.webhook_url and config.WEBHOOK_SECRET.value:
             # A per-request webhook (§2.4, §2.8); user_metadata finds the job again.
-            body["webhookConfig"] = {"uris": [webhook], "user_metadata": {"job": request.reference}}
+            body["webhookConfig"] = {
+                "uris": [request.webhook_url],
+                "user_metadata": {"job": request.reference},
+            }
         return body
 
     # ----------------------------------------------------------------------- transport
 
     def auth_headers(self) -> dict[str, str]:
-        return {"x-goog-api-key": settings.GEMINI_API_KEY}
+        return {"x-goog-api-key": config.API_KEY.value}
 
     def _error(self, response: httpx.Response) -> ProviderError:
         """An HTTP error reply, `{"error": {"code", "message", "status"}}` (§2.7)."""
@@ -166,7 +164,7 @@ class GeminiProvider(http.HttpProvider):
 
     def _status_error(
         self,
-        error: dict,
+        error: dict[str, Any],
         *,
         http_status: int | None,
         terminal: bool = False,
@@ -179,42 +177,45 @@ class GeminiProvider(http.HttpProvider):
         said = http.said(message)
         code = http_status or _HTTP_FOR_RPC.get(error.get("code"), 500)
         lowered = message.lower()
-        if (
-            "api key" in lowered
-            or status in ("UNAUTHENTICATED", "PERMISSION_DENIED")
-            or code
-            in (
-                401,
-                403,
-            )
-        ):
-            return AccountError(
-                f"{self.label} refused Studio's key{said} An administrator needs to check "
-                "GEMINI_API_KEY."
-            )
-        if code < 500 and code != 429 and any(word in lowered for word in _POLICY_WORDS):
+        account = (
+            f"{self.label} refused Studio's key{said} An administrator needs to check "
+            "GEMINI_API_KEY."
+        )
+        if "api key" in lowered or status in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+            return AccountError(account)
+        if code < 500 and code not in (401, 402, 403, 429) and _is_policy(lowered):
             return ContentPolicyError(
                 f"Google refused this request{said} You were not charged.",
-                charged_on_failure=False,
+                billing=Billing.NOT_BILLED,
             )
+        # The status name says more than a generic code: read it as the code it stands for.
         if code == 404 or status == "NOT_FOUND":
-            return NotFoundError(f"{self.label} no longer knows this job{said}")
-        if code == 429 or status == "RESOURCE_EXHAUSTED":
-            if terminal:
-                return ProviderError(f"{self.label} ran out of capacity{said}")
-            return RateLimitedError(f"{self.label} is rate limiting Studio{said}", retry_after)
-        if code >= 500 or status in ("UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"):
-            if terminal:
-                return ProviderError(
-                    f"{self.label} failed to make this clip{said} You were not charged.",
-                    charged_on_failure=False,
-                )
-            return TransientError(f"{self.label} had a server problem{said}")
-        if code == 400 or status in ("INVALID_ARGUMENT", "FAILED_PRECONDITION"):
-            return InvalidRequestError(
-                f"{self.label} rejected the request{said}", field=_field(message)
+            code = 404
+        elif code == 429 or status == "RESOURCE_EXHAUSTED":
+            code = 429
+        elif code >= 500 or status in ("UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"):
+            code = max(code, 500)
+        elif status in ("INVALID_ARGUMENT", "FAILED_PRECONDITION"):
+            code = 400
+        if terminal and code == 429:
+            return ProviderError(f"{self.label} ran out of capacity{said}")
+        if terminal and code >= 500:
+            return ProviderError(
+                f"{self.label} failed to make this clip{said} You were not charged.",
+                billing=Billing.NOT_BILLED,
             )
-        return ProviderError(f"{self.label} refused the request{said}")
+        return http.status_error(
+            code,
+            who=self.label,
+            words=message,
+            account=account,
+            field=_field(message),
+            retry_after=retry_after,
+        )
+
+
+def _is_policy(lowered: str) -> bool:
+    return any(word in lowered for word in _POLICY_WORDS)
 
 
 # google.rpc.Code → HTTP status, for a finished operation's `error.code`.
@@ -238,7 +239,7 @@ def _field(message: str) -> str:
     return ""
 
 
-def _retry_delay(error: dict) -> float | None:
+def _retry_delay(error: dict[str, Any]) -> float | None:
     """google.rpc.RetryInfo in `details`, e.g. {"retryDelay": "37s"}."""
     for detail in error.get("details") or []:
         if isinstance(detail, dict) and "retryDelay" in detail:
@@ -249,13 +250,16 @@ def _retry_delay(error: dict) -> float | None:
 
 
 def _base() -> str:
-    return settings.GEMINI_API_URL.rstrip("/")
+    return config.API_URL.value.rstrip("/")
 
 
-def _inline(image: ImageInput | None, field: str) -> dict:
+def _inline(image: Still | None, field: str) -> dict[str, str]:
     if image is None:
         raise InvalidRequestError("This mode needs an image.", field=field)
     return {
         "bytesBase64Encoded": base64.b64encode(image.read()).decode("ascii"),
         "mimeType": image.content_type,
     }
+
+
+PROVIDER = GeminiProvider

@@ -1,0 +1,28 @@
+"""AI/ML API's prices per second of output, seeded into the admin's price table
+(studio/pricing.py). It publishes no figure we could confirm (shared/providers.md §6): these
+are provisional, 20% above Google's list price so an estimate errs high."""
+
+import datetime
+from decimal import Decimal
+
+from studio.options import Mode
+from studio.providers.base import PriceRow
+
+PROVISIONAL = (
+    "Provisional: no published figure (providers.md §6); 20% above Google's list price so "
+    "estimates err high. Check against the provider's bill."
+)
+AS_OF = datetime.date(2026, 11, 20)
+# (resolution, audio): USD per second.
+FIGURES = {
+    ("720p", True): "0.06",
+    ("720p", False): "0.06",
+    ("1080p", True): "0.10",
+    ("1080p", False): "0.10",
+}
+
+PRICES = tuple(
+    PriceRow(mode, resolution, audio, Decimal(usd), PROVISIONAL, AS_OF, confirmed=False)
+    for mode in Mode.values
+    for (resolution, audio), usd in FIGURES.items()
+)

@@ -1,0 +1,3 @@
+"""The local renderer needs no settings."""
+
+SETTINGS = ()

@@ -1,0 +1,461 @@
+"""The create form. The web page and the `generate` command both go through it, so a bad
+request gets the same specific message wherever it comes from; it produces the clip's
+`ClipOptions` (studio/options.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from studio import images, jobs, quotas
+from studio.models import Job, SourceImage
+from studio.options import (
+    DURATIONS,
+    MAX_SEED,
+    STILL_ROLES,
+    Aspect,
+    ClipOptions,
+    Framing,
+    Mode,
+    Resolution,
+    Still,
+)
+from studio.providers.capabilities import Problem, preflight
+from studio.providers.registry import LABELS, capabilities_of, get_provider
+
+# The options a form starts with, and falls back to where a value is missing or invalid.
+DEFAULTS = ClipOptions(prompt="")
+# The options a creator chooses on the form (the rest, framing and stills, Studio works out).
+CHOSEN = tuple(
+    f.name for f in dataclasses.fields(ClipOptions) if f.name not in ("framing", *STILL_ROLES)
+)
+
+
+def variations(
+    options: ClipOptions,
+    *,
+    copies: int,
+    more_prompts: str = "",
+    more_durations: list[int] | tuple[int, ...] = (),
+    seeded: bool,
+) -> list[ClipOptions]:
+    """The clips of a batch: every prompt line, at every duration, in every copy.
+
+    Copies differ by seed: consecutive seeds from the one given, or from a random one, so
+    each clip can be made again; at a provider that takes no seed they differ by chance.
+    """
+    prompts = [
+        options.prompt,
+        *(line.strip() for line in more_prompts.splitlines() if line.strip()),
+    ]
+    durations = [
+        options.duration,
+        *(d for d in sorted(set(more_durations)) if d != options.duration),
+    ]
+    seeds: list[int | None]
+    if copies > 1 and seeded:
+        first = options.seed if options.seed is not None else random.randrange(MAX_SEED - copies)
+        seeds = [(first + i) % (MAX_SEED + 1) for i in range(copies)]
+    else:
+        seeds = [options.seed] * copies
+    return [
+        options.replace(prompt=p, duration=d, seed=s)
+        for p in prompts
+        for d in durations
+        for s in seeds
+    ]
+
+
+def _choice_error(what: str, allowed: str) -> dict[str, str]:
+    return {"invalid_choice": f"{what} must be {allowed}; %(value)s is not allowed."}
+
+
+class LimitedSelect(forms.Select):
+    """A select whose choices the chosen provider cannot make are shown but disabled."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.disabled_values: set[str] = set()
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        if str(value) in self.disabled_values:
+            option["attrs"]["disabled"] = True
+        return option
+
+
+def _all_providers() -> list[tuple[str, str]]:
+    return list(LABELS.items())
+
+
+class JobForm(forms.Form):
+    """Everything a job needs. A still arrives either as a file (the CLI, or a browser
+    without JavaScript) or as the id of one the creator uploaded already (the create page
+    uploads on selection, so problems show at once and a form error never loses the file)."""
+
+    mode = forms.ChoiceField(
+        choices=Mode.choices,
+        initial=DEFAULTS.mode,
+        widget=LimitedSelect,
+        error_messages=_choice_error("Mode", "image, text or first_last"),
+    )
+    image = forms.FileField(
+        required=False,
+        label="Image",
+        help_text="JPEG, PNG or WebP, up to 20 MB, at least 512 px on the short side.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+    image_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    last_frame = forms.FileField(
+        required=False,
+        label="Last frame",
+        help_text="First and last frame mode only: the clip ends on this image. "
+        "It must be the same size as the first.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+    last_frame_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    prompt = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Slow push in as the mist lifts"}),
+        error_messages={"required": "Write a prompt: describe the motion you want."},
+        help_text="Name a camera move (push in, pull out, pan left/right, tilt up/down) "
+        "to steer the local renderer.",
+    )
+    negative_prompt = forms.CharField(
+        max_length=1000,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "blur, text, watermark"}),
+    )
+    provider = forms.ChoiceField(
+        choices=_all_providers,
+        widget=LimitedSelect,
+        error_messages=_choice_error("Provider", "one of those listed"),
+    )
+    duration = forms.TypedChoiceField(
+        choices=[(d, f"{d} seconds") for d in DURATIONS],
+        coerce=int,
+        initial=DEFAULTS.duration,
+        widget=LimitedSelect,
+        error_messages=_choice_error("Duration", "4, 6 or 8 seconds"),
+    )
+    resolution = forms.ChoiceField(
+        choices=Resolution.choices,
+        initial=DEFAULTS.resolution,
+        widget=LimitedSelect,
+        error_messages=_choice_error("Resolution", "720p or 1080p"),
+    )
+    aspect = forms.ChoiceField(
+        choices=Aspect.choices,
+        initial=DEFAULTS.aspect,
+        widget=LimitedSelect,
+        error_messages=_choice_error("Aspect ratio", "16:9, 9:16 or auto"),
+    )
+    audio = forms.BooleanField(required=False, initial=DEFAULTS.audio, label="Generate audio")
+    seed = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_SEED,
+        help_text="Same seed, same result. Leave empty for a random one.",
+    )
+    framing = forms.ChoiceField(
+        required=False,
+        choices=Framing.choices,
+        initial=Framing.CROP,
+        widget=forms.RadioSelect,
+        label="When the image does not fit the aspect",
+        error_messages=_choice_error("Framing", "crop or pad"),
+    )
+    crop_left = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    crop_top = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    crop_width = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    crop_height = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    allow_failover = forms.BooleanField(
+        required=False,
+        label="If this provider cannot take the job, use another that makes the same clip",
+        help_text="Only before any provider accepts it; the price may differ and is "
+        "checked against what you have left.",
+    )
+    # Batch variations: every prompt line, at every duration, in every copy becomes its own clip.
+    copies = forms.IntegerField(
+        required=False,
+        min_value=1,
+        initial=1,
+        label="Clips per prompt",
+        help_text="Each copy gets its own seed.",
+        widget=forms.NumberInput(attrs={"min": 1}),
+    )
+    more_prompts = forms.CharField(
+        required=False,
+        max_length=2000 * 10,
+        label="More prompts",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "One per line"}),
+        help_text="One per line; each makes its own clips with the same settings.",
+    )
+    more_durations = forms.TypedMultipleChoiceField(
+        required=False,
+        choices=[(d, f"{d} s") for d in DURATIONS],
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        label="Also at",
+    )
+
+    def __init__(self, *args: Any, creator: AbstractBaseUser, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.creator = creator
+        self.limits = quotas.limits_of(creator)
+        # Set by clean(): the options as chosen (each valid value, the default where one is
+        # missing or invalid), what pre-flight found, and the batch of variations.
+        self.options = DEFAULTS
+        self.problems: list[Problem] = []
+        self.batch: list[ClipOptions] = []
+        self._variation_args: dict[str, Any] = {"copies": 1}
+        self._stored_stills: dict[str, SourceImage] = {}
+        if not settings.STUDIO_FAILOVER:
+            del self.fields["allow_failover"]
+        self.fields["provider"].initial = settings.STUDIO_PROVIDER
+        unavailable = {name: get_provider(name).unavailable_reason() for name in LABELS}
+        for name in LABELS:
+            if not self.limits.allows_provider(name):
+                unavailable[name] = "your account may not use it; ask the studio's admin."
+        self.unavailable = {name: reason for name, reason in unavailable.items() if reason}
+        provider = self.fields["provider"]
+        assert isinstance(provider, forms.ChoiceField)
+        provider.widget.disabled_values = set(self.unavailable)
+        provider.choices = [
+            (name, f"{label} (unavailable)" if name in self.unavailable else label)
+            for name, label in _all_providers()
+        ]
+
+    # ----------------------------------------------------------------------- cleaning
+
+    def clean_provider(self) -> str:
+        name: str = self.cleaned_data["provider"]
+        if name in self.unavailable:
+            raise forms.ValidationError(
+                f"{LABELS[name]} is not available: {self.unavailable[name]}"
+            )
+        return name
+
+    def clean_resolution(self) -> str:
+        resolution: str = self.cleaned_data["resolution"]
+        if refusal := self.limits.resolution_refusal(resolution):
+            raise forms.ValidationError(refusal)
+        return resolution
+
+    def clean_framing(self) -> str:
+        return self.cleaned_data["framing"] or Framing.CROP
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        # Stills uploaded already, by id: kept on the page whatever else is wrong.
+        self._stored_stills = {}
+        for role in STILL_ROLES:
+            if stored_id := data.get(f"{role}_id"):
+                found = self.creator.images.filter(pk=stored_id).first()  # type: ignore[attr-defined]
+                if found is not None:
+                    self._stored_stills[role] = found
+        mode = data.get("mode")
+        needs_image = mode in (Mode.IMAGE, Mode.FIRST_LAST)
+        image = self._clean_still("image", needs_image, "Choose an image to animate.")
+        last = None
+        if mode == Mode.FIRST_LAST:
+            last = self._clean_still(
+                "last_frame", True, "First and last frame mode needs a last frame."
+            )
+        data["image"] = image if needs_image else None
+        data["last_frame"] = last
+        data["crop_box"] = None
+        if image and last:
+            try:
+                images.check_last_frame(image, last)
+            except images.ImageRejected as exc:
+                self.add_error("last_frame", str(exc))
+        # Read before our own errors below take fields out of cleaned_data.
+        values = {name: data.get(name, getattr(DEFAULTS, name)) for name in CHOSEN}
+        stills = {role: _as_still(data.get(role)) for role in STILL_ROLES}
+        self.options = ClipOptions(**{**values, "prompt": values["prompt"] or ""}, **stills)
+        self._variation_args = {
+            "copies": data.get("copies") or 1,
+            "more_prompts": data.get("more_prompts") or "",
+            "more_durations": data.get("more_durations") or [],
+        }
+        if image and data.get("aspect"):
+            data["crop_box"] = self._crop_box(image, data)
+        if data.get("provider"):
+            self._preflight(data["provider"], self.options)
+            self._vary(data["provider"], self.options)
+        return data
+
+    def _clean_still(self, name: str, needed: bool, why: str) -> Any:
+        """The still as a SourceImage (already stored) or a NormalisedImage (to store)."""
+        upload = self.cleaned_data.get(name)
+        stored_id = self.cleaned_data.get(f"{name}_id")
+        if upload:
+            try:
+                return images.normalise(upload, size=upload.size)
+            except images.ImageRejected as exc:
+                self.add_error(name, str(exc))
+                return None
+        if stored_id:
+            still = self._stored_stills.get(name)
+            if still is None:
+                self.add_error(name, "That image is no longer available; upload it again.")
+            return still
+        if needed:
+            self.add_error(name, why)
+        return None
+
+    def _crop_box(self, image: Any, data: dict[str, Any]) -> images.CropBox | None:
+        """The region to keep, when the image must be cropped to the aspect."""
+        size = (image.width, image.height)
+        ratio = images.target_ratio(data["aspect"], size)
+        if images.fits_ratio(size, ratio) or data.get("framing") != Framing.CROP:
+            return None
+        sent = [data.get(f"crop_{side}") for side in ("left", "top", "width", "height")]
+        if any(value is None for value in sent):
+            return images.centred_crop(size, ratio)
+        try:
+            return images.checked_crop(size, ratio, images.CropBox(*sent))
+        except images.ImageRejected as exc:
+            self.add_error("framing", str(exc))
+            return None
+
+    def _preflight(self, provider: str, options: ClipOptions) -> None:
+        """Refuse what the provider would reject or silently change, in its one-line words."""
+        self.problems = preflight(capabilities_of(provider), options)
+        for problem in self.problems:
+            field = problem.field if problem.field in self.fields else None
+            self.add_error(field, problem.message)
+
+    def _vary(self, provider: str, options: ClipOptions) -> None:
+        """The batch's variations, each within the limits of a prompt and the provider."""
+        self.batch = self.variations_of(options, seeded=capabilities_of(provider).seed)
+        if len(self.batch) > settings.STUDIO_MAX_BATCH:
+            self.add_error(
+                "copies",
+                f"That makes {len(self.batch)} clips; a batch can have at most "
+                f"{settings.STUDIO_MAX_BATCH}.",
+            )
+        for line in self._variation_args["more_prompts"].splitlines():
+            if len(line.strip()) > 2000:
+                self.add_error("more_prompts", "Each prompt can be at most 2000 characters.")
+                break
+        for duration in set(self._variation_args["more_durations"]) - {options.duration}:
+            caps = capabilities_of(provider)
+            for problem in preflight(caps, options.replace(duration=duration)):
+                if problem.field == "duration":
+                    self.add_error("more_durations", f"At {duration} s: {problem.message}")
+
+    # ----------------------------------------------------------------------- reading
+
+    def variations_of(self, options: ClipOptions, *, seeded: bool) -> list[ClipOptions]:
+        """`options` in every variation the form asks for (copies, prompts, durations)."""
+        return variations(options, seeded=seeded, **self._variation_args)
+
+    def kept_stills(self) -> dict[str, SourceImage]:
+        """Stills already uploaded, to show again when the form comes back with an error."""
+        return self._stored_stills
+
+    def limit_to(self, provider: str) -> None:
+        """Show only what `provider` can make (the rest stays visible, disabled)."""
+        caps = capabilities_of(provider)
+        disabled = {
+            "duration": {str(d) for d in DURATIONS if d not in caps.durations},
+            "resolution": {
+                r
+                for r in Resolution.values
+                if r not in caps.resolutions or not self.limits.allows_resolution(r)
+            },
+            "aspect": {a for a in Aspect.values if a not in caps.aspects},
+            "mode": {m for m in Mode.values if m not in caps.modes},
+        }
+        for name, values in disabled.items():
+            self.fields[name].widget.disabled_values = values  # type: ignore[attr-defined]
+
+    def disabled_choices(self) -> dict[str, list[str]]:
+        """The choices `limit_to` disabled, by field, for the page to apply."""
+        return {
+            name: sorted(field.widget.disabled_values)
+            for name, field in self.fields.items()
+            if isinstance(field.widget, LimitedSelect) and name != "provider"
+        }
+
+    @property
+    def varied(self) -> bool:
+        """Whether the creator asked for variations (or got them wrong): keep them in view."""
+        names = ("copies", "more_prompts", "more_durations")
+        if self.is_bound and any(self.errors.get(name) for name in names):
+            return True
+        return str(self["copies"].value() or 1) != "1" or any(
+            self[name].value() for name in names[1:]
+        )
+
+    @property
+    def warnings(self) -> list[str]:
+        stills = (self.cleaned_data.get("image"), self.cleaned_data.get("last_frame"))
+        return [note for still in stills if still for note in getattr(still, "warnings", ())]
+
+    # ----------------------------------------------------------------------- saving
+
+    def save(self) -> list[Job]:
+        """The jobs (one, or a batch's variations), or none with the limit they would pass
+        added as a form error."""
+        try:
+            return self._save()
+        except quotas.QuotaExceeded as exc:
+            self.add_error(None, str(exc))
+            return []
+
+    def _save(self) -> list[Job]:
+        data = self.cleaned_data
+        with transaction.atomic():
+            image = last = None
+            framing = ""
+            if data["image"]:
+                image = self._stored(data["image"])
+                size = (image.width, image.height)
+                ratio = images.target_ratio(data["aspect"], size)
+                if not images.fits_ratio(size, ratio):
+                    framing = data["framing"]
+                    image = images.framed(image, ratio=ratio, framing=framing, box=data["crop_box"])
+                if data["last_frame"]:
+                    last = self._stored(data["last_frame"])
+                    if framing:
+                        last = images.framed(
+                            last, ratio=ratio, framing=framing, box=data["crop_box"]
+                        )
+            stills = {
+                "image": Still.of(image) if image else None,
+                "last_frame": Still.of(last) if last else None,
+            }
+            return jobs.create_jobs(
+                creator=self.creator,
+                provider=data["provider"],
+                batch=[options.replace(framing=framing, **stills) for options in self.batch],
+                allow_failover=data.get("allow_failover", False),
+            )
+
+    def _stored(self, still: SourceImage | images.NormalisedImage) -> SourceImage:
+        return still if isinstance(still, SourceImage) else images.store(self.creator, still)
+
+
+def _as_still(still: SourceImage | images.NormalisedImage | None) -> Still | None:
+    """A checked still as the options name it: stored, or (from the CLI) not stored yet."""
+    if still is None:
+        return None
+    if isinstance(still, SourceImage):
+        return Still.of(still)
+    return Still(
+        id=None,
+        name="",
+        content_type=still.content_type,
+        width=still.width,
+        height=still.height,
+        size_bytes=len(still.data),
+    )

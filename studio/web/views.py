@@ -1,0 +1,238 @@
+"""Pages. Thin function views; every lookup starts from the signed-in creator, so another
+creator's ids are simply not found."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.middleware import HtmxDetails
+
+from studio import images, jobs, webhooks
+from studio.models import Clip, Job, SourceImage
+from studio.options import Aspect
+from studio.providers.registry import LABELS, get_provider
+from studio.providers.webhooks import Refused
+from studio.web import media, panel
+from studio.web.forms import JobForm
+
+log = logging.getLogger(__name__)
+
+GALLERY_PAGE_SIZE = 24
+# htmx stops polling when it gets this status (and still swaps the body in).
+HTMX_STOP_POLLING = 286
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request through django-htmx's middleware (django-htmx's documented typing)."""
+
+    htmx: HtmxDetails
+
+
+class CreatorRequest(HtmxHttpRequest):
+    """A request from a signed-in creator (every view below but the webhook is login_required)."""
+
+    user: User
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def create(request: CreatorRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = JobForm(request.POST, request.FILES, creator=request.user)
+        made = form.save() if form.is_valid() else []
+        for note in form.warnings if made else ():
+            messages.warning(request, note)
+        if len(made) == 1:
+            return redirect("job", job_id=made[0].pk)
+        if made:
+            return redirect("batch", batch=made[0].batch)
+    else:
+        form = JobForm(creator=request.user)
+    context = {"form": form, "stills": form.kept_stills(), **panel.context(form)}
+    return render(request, "studio/create.html", context)
+
+
+@login_required
+@require_GET
+def options(request: CreatorRequest) -> HttpResponse:
+    """The options panel for the choices so far (studio/web/panel.py)."""
+    form = JobForm(request.GET, creator=request.user)
+    form.is_valid()  # the panel explains problems its own way; the form's words come at submit
+    context = panel.context(form, switched_from=request.GET.get("rendered_for", ""))
+    return render(request, "studio/create.html#options", context)
+
+
+@login_required
+@require_POST
+def upload_still(request: CreatorRequest, role: str) -> HttpResponse:
+    """Check and store one still the moment it is chosen; answer with its preview."""
+    if role not in ("image", "last_frame"):
+        raise Http404
+    context: dict[str, object] = {"role": role}
+    upload = request.FILES.get(role)
+    if upload is None:
+        context["error"] = "Choose an image file."
+    else:
+        try:
+            normalised = images.normalise(upload, size=upload.size or 0)
+        except images.ImageRejected as exc:
+            context["error"] = str(exc)
+        else:
+            context["still"] = images.store(request.user, normalised)
+            context["warnings"] = normalised.warnings
+    return render(request, "studio/create.html#still", context)
+
+
+@login_required
+@require_GET
+def padded_preview(request: CreatorRequest, image_id: int) -> HttpResponse:
+    """The still padded to an aspect, exactly as it will be stored and sent."""
+    still = get_object_or_404(request.user.images, pk=image_id)
+    aspect = request.GET.get("aspect", Aspect.AUTO)
+    if aspect not in Aspect.values:
+        raise Http404
+    size = (still.width, still.height)
+    ratio = images.target_ratio(aspect, size)
+    picture = images.open_image(still.file.name)
+    if not images.fits_ratio(size, ratio):
+        picture = images.pad(picture, ratio)
+    response = HttpResponse(images.encode(picture), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def job_detail(request: CreatorRequest, job_id: int) -> HttpResponse:
+    job = get_object_or_404(request.user.jobs.select_related("clip", "image"), pk=job_id)
+    if request.htmx:
+        status = HTMX_STOP_POLLING if job.is_terminal else 200
+        return render(request, "studio/job.html#status", {"job": job}, status=status)
+    return render(request, "studio/job.html", {"job": job})
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def batch_detail(request: CreatorRequest, batch: uuid.UUID) -> HttpResponse:
+    """The clips one request made, as they come in."""
+    batch_jobs = list(request.user.jobs.filter(batch=batch).select_related("clip").order_by("pk"))
+    if not batch_jobs:
+        raise Http404
+    context = {
+        "batch": batch,
+        "jobs": batch_jobs,
+        "total": sum(job.estimated_cost for job in batch_jobs),
+        "done": all(job.is_terminal for job in batch_jobs),
+    }
+    if request.htmx:
+        status = HTMX_STOP_POLLING if context["done"] else 200
+        return render(request, "studio/batch.html#list", context, status=status)
+    return render(request, "studio/batch.html", context)
+
+
+@login_required
+@require_POST
+def job_cancel(request: CreatorRequest, job_id: int) -> HttpResponse:
+    job = get_object_or_404(request.user.jobs, pk=job_id)
+    if jobs.cancel(job):
+        messages.info(request, "The job was cancelled.")
+    else:
+        messages.warning(
+            request, f"The job is {job.get_status_display().lower()}; it cannot be cancelled now."
+        )
+    return redirect("job", job_id=job.pk)
+
+
+@login_required
+@require_GET
+def gallery(request: CreatorRequest) -> HttpResponse:
+    clips = Paginator(
+        Clip.objects.filter(job__creator=request.user).select_related("job"), GALLERY_PAGE_SIZE
+    ).get_page(request.GET.get("page"))
+    unfinished = request.user.jobs.exclude(status=Job.Status.SUCCEEDED)[:20]
+    return render(request, "studio/gallery.html", {"clips": clips, "unfinished": unfinished})
+
+
+def _own_clip(request: CreatorRequest, clip_id: int) -> Clip:
+    return get_object_or_404(
+        Clip.objects.filter(job__creator=request.user).select_related("job"), pk=clip_id
+    )
+
+
+@login_required
+@require_GET
+def clip_detail(request: CreatorRequest, clip_id: int) -> HttpResponse:
+    return render(request, "studio/clip.html", {"clip": _own_clip(request, clip_id)})
+
+
+@login_required
+@require_POST
+def clip_delete(request: CreatorRequest, clip_id: int) -> HttpResponse:
+    jobs.delete_clip(_own_clip(request, clip_id))
+    messages.info(request, "The clip was deleted.")
+    return redirect("gallery")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def clip_video(request: CreatorRequest, clip_id: int) -> HttpResponseBase:
+    clip = _own_clip(request, clip_id)
+    download = clip.download_name if "download" in request.GET else None
+    return media.serve(request, clip.file.name, "video/mp4", download_name=download)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def clip_poster(request: CreatorRequest, clip_id: int) -> HttpResponseBase:
+    return media.serve(request, _own_clip(request, clip_id).poster.name, "image/jpeg")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def source_image(request: CreatorRequest, image_id: int) -> HttpResponseBase:
+    image = get_object_or_404(SourceImage.objects.filter(owner=request.user), pk=image_id)
+    return media.serve(request, image.file.name, image.content_type)
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    # Resolved per request: the static manifest may not exist yet when URLs are loaded.
+    return redirect(static("favicon.svg"), permanent=True)
+
+
+@require_GET
+def health(request: HttpRequest) -> HttpResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@csrf_exempt
+@require_POST
+def webhook(request: HttpRequest, provider: str) -> HttpResponse:
+    """A provider's webhook. No session and no CSRF token: trust comes from the signature
+    alone, which the provider's own package verifies. Any 2xx tells the provider to stop
+    retrying, so a delivery for no job of ours is answered 200 too."""
+    if provider not in LABELS:
+        raise Http404
+    try:
+        delivery = get_provider(provider).verify_webhook(request.headers, request.body)
+    except Refused as refused:
+        log.warning("refused a %s webhook: %s", provider, refused)
+        return HttpResponse(str(refused), status=refused.status, content_type="text/plain")
+    webhooks.deliver(delivery)
+    return HttpResponse("ok", content_type="text/plain")
