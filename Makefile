@@ -33,6 +33,7 @@ setup: $(VENV)/.installed var/secret_key
 test: $(VENV)/.installed-test /usr/bin/chromium postgresql
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test

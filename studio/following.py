@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db.models import Q
@@ -92,7 +93,7 @@ def ask_about(due: list[Job]) -> int:
             if get_provider(name).runs_here:
                 # Its "status call" is a query: ask in this thread, inside its transaction.
                 for job in group:
-                    _apply_safely(job, lambda job=job: jobs.fetch_status(job))
+                    _apply_safely(job, partial(jobs.fetch_status, job))
                 continue
             pool = ThreadPoolExecutor(
                 max_workers=settings.STUDIO_POLL_CONCURRENCY, thread_name_prefix=f"poll-{name}"
@@ -194,4 +195,5 @@ def next_check_in(max_wait: float) -> float:
     )
     if soonest is None:
         return max_wait
-    return max(0.0, min(max_wait, (soonest - timezone.now()).total_seconds()))
+    wait: float = (soonest - timezone.now()).total_seconds()
+    return max(0.0, min(max_wait, wait))

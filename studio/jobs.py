@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -65,11 +65,12 @@ def step_lease_seconds() -> int:
     """How long a submit or finish step holds its job: longer than any can take (it is q2's
     task timeout), so a step's lease outlives a killed worker by at most this much before
     another worker takes the job up again."""
-    return int(settings.Q_CLUSTER["timeout"])
+    timeout: int = settings.Q_TIMEOUT  # q2's task timeout (Q_CLUSTER "timeout")
+    return timeout
 
 
 def create_job(
-    *, creator: AbstractBaseUser, provider: str, options: ClipOptions, allow_failover: bool = False
+    *, creator: User, provider: str, options: ClipOptions, allow_failover: bool = False
 ) -> Job:
     """Record a job with its price, reserve it against the creator's limits (raises
     quotas.QuotaExceeded), and queue its submission once the row is committed."""
@@ -81,7 +82,7 @@ def create_job(
 @transaction.atomic
 def create_jobs(
     *,
-    creator: AbstractBaseUser,
+    creator: User,
     provider: str,
     batch: list[ClipOptions],
     allow_failover: bool = False,
@@ -377,7 +378,12 @@ def delete_clip(clip: Clip) -> None:
     names = [clip.file.name, clip.poster.name]
     with transaction.atomic():
         clip.delete()
-        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+        transaction.on_commit(lambda: _delete_files(names))
+
+
+def _delete_files(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
 
 
 def _cancel_at_provider(job: Job, handle: Handle) -> None:

@@ -13,9 +13,11 @@ update, so nothing is settled or refunded twice however often a task runs.
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.contrib.auth.models import User
+from django.db import IntegrityError, models, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -80,7 +82,7 @@ def this_month() -> date:
 def _limits(quota: Quota | None) -> Limits:
     """The quota's own limits, the site's defaults where it has none."""
 
-    def pick(name: str, default):
+    def pick(name: str, default: Any) -> Any:
         value = getattr(quota, name, None) if quota else None
         return default if value in (None, []) else value
 
@@ -94,11 +96,11 @@ def _limits(quota: Quota | None) -> Limits:
     )
 
 
-def limits_of(creator) -> Limits:
+def limits_of(creator: User) -> Limits:
     return _limits(Quota.objects.filter(creator=creator).first())
 
 
-def meter(creator) -> Meter:
+def meter(creator: User) -> Meter:
     usage = Usage.objects.filter(creator=creator, month=this_month()).first()
     quota = Quota.objects.filter(creator=creator).first()
     return Meter(
@@ -110,15 +112,19 @@ def meter(creator) -> Meter:
     )
 
 
-def _row(model, **key):
+_Row = TypeVar("_Row", bound=models.Model)
+
+
+def _row(model: type[_Row], **key: Any) -> _Row:
     """The row for `key`, created if missing (two creators of it at once: one wins)."""
-    row = model.objects.filter(**key).first()
+    manager = model._default_manager
+    row = manager.filter(**key).first()
     if row is None:
         try:
             with transaction.atomic():
-                row = model.objects.create(**key)
+                row = manager.create(**key)
         except IntegrityError:
-            row = model.objects.get(**key)
+            row = manager.get(**key)
     return row
 
 
@@ -203,11 +209,11 @@ def _which_limit(usage: Usage, limits: Limits, cost: Decimal, seconds: int, coun
         else:
             which = f"your monthly budget is ${budget}"
         return f"{_clips(count)} {verb} ${cost}; {which} and ${left:.2f} is left this month."
-    left = max(0, limits.monthly_seconds - usage.seconds)
+    seconds_left = max(0, limits.monthly_seconds - usage.seconds)
     verb = "is" if count == 1 else "are"
     return (
         f"{_clips(count)} {verb} {seconds} s; your monthly allowance is "
-        f"{limits.monthly_seconds} s of video and {left} s is left this month."
+        f"{limits.monthly_seconds} s of video and {seconds_left} s is left this month."
     )
 
 
@@ -297,7 +303,7 @@ def _free_slot(job: Job) -> None:
 
 
 @transaction.atomic
-def grant(creator, usd: Decimal, *, by: str) -> None:
+def grant(creator: User, usd: Decimal, *, by: str) -> None:
     """Extra budget for this month only, on top of the creator's monthly budget."""
     if usd <= 0:
         raise ValueError("An extra budget must be more than $0.")
@@ -311,7 +317,7 @@ def grant(creator, usd: Decimal, *, by: str) -> None:
 
 
 @transaction.atomic
-def reset_month(creator, *, by: str) -> None:
+def reset_month(creator: User, *, by: str) -> None:
     """Start the creator's month afresh: spend and seconds go back to what jobs still
     running have reserved (their settle or refund comes later, as usual)."""
     month = this_month()
@@ -330,17 +336,17 @@ def reset_month(creator, *, by: str) -> None:
     )  # fmt: skip
 
 
-def suspend(creator, *, by: str) -> bool:
+def suspend(creator: User, *, by: str) -> bool:
     """No new jobs until resumed; jobs already running finish. False if already suspended."""
     return _set_suspended(creator, True, LedgerEntry.Kind.SUSPEND, f"suspended by {by}")
 
 
-def resume(creator, *, by: str) -> bool:
+def resume(creator: User, *, by: str) -> bool:
     return _set_suspended(creator, False, LedgerEntry.Kind.RESUME, f"resumed by {by}")
 
 
 @transaction.atomic
-def _set_suspended(creator, suspended: bool, kind: str, reason: str) -> bool:
+def _set_suspended(creator: User, suspended: bool, kind: str, reason: str) -> bool:
     quota = _row(Quota, creator=creator)
     if not Quota.objects.filter(pk=quota.pk, suspended=not suspended).update(suspended=suspended):
         return False

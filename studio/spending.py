@@ -8,7 +8,6 @@ flight are not spend yet and are counted apart; refunds are never spend; grants 
 change a creator's allowance, not what was spent.
 """
 
-import statistics
 from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -49,10 +48,10 @@ def with_meter(creators: QuerySet, month: date) -> QuerySet:
     On SQLite the dollar figures come with a float's digits: show them to the cent."""
     usage = Usage.objects.filter(creator=OuterRef("pk"), month=month)
 
-    def used(field: str, zero):
+    def used(field: str, zero: object) -> Coalesce:
         return Coalesce(Subquery(usage.values(field)[:1]), Value(zero))
 
-    return creators.annotate(
+    annotated: QuerySet = creators.annotate(
         spent_usd=used("usd", ZERO),
         granted_usd=used("granted_usd", ZERO),
         used_seconds=used("seconds", 0),
@@ -70,13 +69,14 @@ def with_meter(creators: QuerySet, month: date) -> QuerySet:
         ),
         is_suspended=Coalesce("quota__suspended", Value(False)),
     )
+    return annotated
 
 
 def using_at_least(creators: QuerySet, percent: int) -> QuerySet:
     """Creators from `with_meter` who have used at least `percent` of their budget (grants
     included) or of their seconds."""
 
-    def cents(name: str):
+    def cents(name: str) -> Cast:
         # Whole cents, so 80% of $0.35 is compared exactly; SQLite keeps decimals as floats.
         return Cast(Round(F(name) * 100), IntegerField())
 
@@ -228,4 +228,11 @@ def _providers(jobs: QuerySet) -> list[ProviderMonth]:
 
 
 def _median(times: list[timedelta]) -> timedelta | None:
-    return statistics.median(times) if times else None
+    # statistics.median wants numbers; the middle of the sorted times is the same median.
+    if not times:
+        return None
+    ordered = sorted(times)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -52,7 +53,8 @@ def probe_with_poster(path: str | os.PathLike[str]) -> tuple[ClipInfo, bytes]:
     one second in. Finishing a clip is mostly this call (bench/finish.py measures it)."""
     path = os.fspath(path)
     try:
-        with av.open(path, stream_options=_HEADER_ONLY) as container:
+        # PyAV types stream_options as a list of strings; it takes a dict per stream.
+        with av.open(path, stream_options=_HEADER_ONLY) as container:  # type: ignore[arg-type]
             if not container.streams.video:
                 raise VideoError("The file has no video stream, so it is not a playable video.")
             video = container.streams.video[0]
@@ -77,7 +79,7 @@ def probe_with_poster(path: str | os.PathLike[str]) -> tuple[ClipInfo, bytes]:
             if container.duration is not None:
                 duration = container.duration / av.time_base
             else:
-                duration = float((video.duration or 0) * video.time_base)
+                duration = float((video.duration or 0) * _time_base(video))
             info = ClipInfo(
                 width=video.width,
                 height=video.height,
@@ -94,9 +96,16 @@ def probe_with_poster(path: str | os.PathLike[str]) -> tuple[ClipInfo, bytes]:
     return info, _jpeg(first)
 
 
+def _time_base(stream: av.VideoStream) -> Fraction:
+    if stream.time_base is None:
+        raise VideoError("The file's video has no time base, so it is not a playable video.")
+    return stream.time_base
+
+
 def _is_blank(frame: av.VideoFrame) -> bool:
     plane = frame.planes[0]  # luma; each row padded to line_size bytes
-    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    # A plane is a buffer (PyAV's stubs do not say so): read in place, not copied.
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)  # type: ignore[call-overload]
     return float(rows[::8, : plane.width : 8].std()) < _BLANK_SPREAD
 
 
@@ -114,10 +123,11 @@ def _frame_near(
         at_seconds = min(at_seconds, last_frame)
     at_seconds = max(at_seconds, 0.0)
     # Timestamps count from the stream's start, which some muxers do not put at zero.
-    target = at_seconds + float((video.start_time or 0) * video.time_base)
+    time_base = _time_base(video)
+    target = at_seconds + float((video.start_time or 0) * time_base)
     if at_seconds > 0:
         # Lands on the keyframe at or before the target; decode forward from there.
-        container.seek(int(target / video.time_base), stream=video, backward=True)
+        container.seek(int(target / time_base), stream=video, backward=True)
     # The frames between the keyframe and the target are decoded only to be thrown away: one
     # thread (starting the decoder's threads costs more than they save here), and frames no
     # other frame refers to are skipped, so the poster is the reference frame nearest the

@@ -5,12 +5,16 @@ Every change to usage, a creator's standing or a job goes through its domain mod
 (`quotas`, `jobs`); the admin never edits a balance or a status by hand.
 """
 
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -38,7 +42,7 @@ def _money(usd: Decimal) -> str:
     return f"${usd:.2f}"
 
 
-def _labels(names, choices: dict[str, str], everything: str = "all") -> str:
+def _labels(names: Iterable[str], choices: dict[str, str], everything: str = "all") -> str:
     return ", ".join(choices.get(name, name) for name in names) if names else everything
 
 
@@ -47,14 +51,14 @@ class LimitFilter(admin.SimpleListFilter):
     parameter_name = "limit"
     SHARES = {"near": 80, "over": 100}
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [
             ("near", "Near a limit (80% or more)"),
             ("over", "At or over a limit (100%)"),
         ]
 
-    def queryset(self, request, queryset):
-        percent = self.SHARES.get(self.value())
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        percent = self.SHARES.get(self.value() or "")
         return spending.using_at_least(queryset, percent) if percent else queryset
 
 
@@ -62,10 +66,10 @@ class SuspendedFilter(admin.SimpleListFilter):
     title = "suspended"
     parameter_name = "suspended"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [("yes", "Suspended"), ("no", "Not suspended")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() in ("yes", "no"):
             return queryset.filter(is_suspended=self.value() == "yes")
         return queryset
@@ -94,10 +98,12 @@ class LimitsForm(forms.ModelForm):
             "allowed_resolutions",
         ]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         providers = LABELS
-        self.fields["allowed_providers"].choices = list(providers.items())
+        allowed = self.fields["allowed_providers"]
+        assert isinstance(allowed, forms.MultipleChoiceField)
+        allowed.choices = list(providers.items())
         resolutions = dict(Job.Resolution.choices)
         defaults = {
             "monthly_budget": f"${Decimal(settings.STUDIO_DEFAULT_MONTHLY_BUDGET):.2f} (USD)",
@@ -153,23 +159,23 @@ class CreatorAdmin(admin.ModelAdmin):
     search_fields = ["username", "email"]
     actions = ["grant_budget", "reset_month", "suspend", "resume"]
     fields = ["account", "this_month", "standing", "history"]
-    readonly_fields = fields
+    readonly_fields = ["account", "this_month", "standing", "history"]
     inlines = [LimitsInline]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Creator]:
         return spending.with_meter(super().get_queryset(request), quotas.this_month())
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         # Nothing of the account is edited here; saving it would only put back stale values.
         pass
 
-    def save_formset(self, request, form, formset, change):
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         # Only the limits are written: saving the whole row would put back a running-jobs
         # count or suspension that studio/quotas.py changed since the page was loaded. The
         # row may be created at this moment by a submit too; get_or_create lets one win.
@@ -180,41 +186,41 @@ class CreatorAdmin(admin.ModelAdmin):
             )
 
     @admin.display(description="spent this month", ordering="spent_usd")
-    def spend(self, creator) -> str:
+    def spend(self, creator: Any) -> str:
         share = f" ({creator.spent_usd / creator.budget_usd:.0%})" if creator.budget_usd else ""
         return f"{_money(creator.spent_usd)} of {_money(creator.budget_usd)}{share}"
 
     @admin.display(description="seconds", ordering="used_seconds")
-    def seconds(self, creator) -> str:
+    def seconds(self, creator: Any) -> str:
         return f"{creator.used_seconds} s of {creator.seconds_limit} s"
 
     @admin.display(description="running", ordering="running")
-    def running(self, creator) -> str:
+    def running(self, creator: Any) -> str:
         return f"{creator.running} of {creator.concurrent_limit}"
 
     @admin.display(description="providers")
-    def providers(self, creator) -> str:
+    def providers(self, creator: Any) -> str:
         quota = getattr(creator, "quota", None)
         names = (quota and quota.allowed_providers) or settings.STUDIO_DEFAULT_PROVIDERS
         return _labels(names, LABELS)
 
     @admin.display(description="resolutions")
-    def resolutions(self, creator) -> str:
+    def resolutions(self, creator: Any) -> str:
         quota = getattr(creator, "quota", None)
         names = (quota and quota.allowed_resolutions) or settings.STUDIO_DEFAULT_RESOLUTIONS
         return _labels(names, dict(Job.Resolution.choices))
 
     @admin.display(description="suspended", boolean=True, ordering="is_suspended")
-    def suspended(self, creator) -> bool:
-        return creator.is_suspended
+    def suspended(self, creator: Any) -> bool:
+        return bool(creator.is_suspended)
 
     @admin.display(description="account")
-    def account(self, creator) -> str:
+    def account(self, creator: Any) -> str:
         url = reverse("admin:auth_user_change", args=[creator.pk])
         return format_html('{} (<a href="{}">edit the account under Users</a>)', creator, url)
 
     @admin.display(description="this month")
-    def this_month(self, creator) -> str:
+    def this_month(self, creator: Any) -> str:
         meter = quotas.meter(creator)
         granted = f" (${meter.limits.monthly_budget} plus ${meter.granted} granted)"
         return (
@@ -224,13 +230,13 @@ class CreatorAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="standing")
-    def standing(self, creator) -> str:
+    def standing(self, creator: Any) -> str:
         if creator.is_suspended:
             return "Suspended: no new jobs. Resume from the creators list's actions."
         return "Active. Suspend from the creators list's actions."
 
     @admin.display(description="history")
-    def history(self, creator) -> str:
+    def history(self, creator: Any) -> str:
         return format_html(
             '<a href="{}?creator__id__exact={}">Ledger entries</a> · '
             '<a href="{}?creator__id__exact={}">Jobs</a>',
@@ -239,7 +245,9 @@ class CreatorAdmin(admin.ModelAdmin):
         )  # fmt: skip
 
     @admin.action(description="Grant extra budget this month", permissions=["change"])
-    def grant_budget(self, request, queryset):
+    def grant_budget(
+        self, request: HttpRequest, queryset: QuerySet[Creator]
+    ) -> TemplateResponse | None:
         form = GrantForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
             context = {
@@ -265,7 +273,7 @@ class CreatorAdmin(admin.ModelAdmin):
         return None
 
     @admin.action(description="Reset this month's spend and seconds", permissions=["change"])
-    def reset_month(self, request, queryset):
+    def reset_month(self, request: HttpRequest, queryset: QuerySet[Creator]) -> None:
         for creator in queryset:
             before = quotas.meter(creator)
             quotas.reset_month(creator, by=request.user.get_username())
@@ -279,7 +287,7 @@ class CreatorAdmin(admin.ModelAdmin):
             )
 
     @admin.action(description="Suspend: no new jobs", permissions=["change"])
-    def suspend(self, request, queryset):
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Creator]) -> None:
         for creator in queryset:
             if quotas.suspend(creator, by=request.user.get_username()):
                 self.message_user(
@@ -291,7 +299,7 @@ class CreatorAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{creator} was already suspended.", messages.WARNING)
 
     @admin.action(description="Resume", permissions=["change"])
-    def resume(self, request, queryset):
+    def resume(self, request: HttpRequest, queryset: QuerySet[Creator]) -> None:
         for creator in queryset:
             if quotas.resume(creator, by=request.user.get_username()):
                 self.message_user(request, f"Resumed {creator}.", messages.SUCCESS)
@@ -306,10 +314,10 @@ class ProviderFilter(admin.SimpleListFilter):
     title = "provider"
     parameter_name = "provider"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return list(LABELS.items())
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(provider=self.value()) if self.value() else queryset
 
 
@@ -317,10 +325,10 @@ class BatchFilter(admin.SimpleListFilter):
     title = "batch"
     parameter_name = "batch"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [("yes", "In a batch"), ("no", "On its own")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() in ("yes", "no"):
             return queryset.filter(batch__isnull=self.value() == "no")
         return queryset
@@ -339,29 +347,29 @@ class JobAdmin(admin.ModelAdmin):
     # Status changes only through the job engine (jobs.py), never by editing a row. Nor are
     # jobs deleted: a reserved one would hold its running slot and money for good, and a
     # finished one is the record of what was charged.
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_retry_permission(self, request) -> bool:
+    def has_retry_permission(self, request: HttpRequest) -> bool:
         # A retry spends the creator's money again: it takes more than the right to look.
         return request.user.has_perm("studio.change_job")
 
     @admin.display(description="provider", ordering="provider")
-    def provider_name(self, job) -> str:
+    def provider_name(self, job: Job) -> str:
         return job.provider_label
 
     @admin.display(description="cost", ordering="estimated_cost")
-    def cost(self, job) -> str:
+    def cost(self, job: Job) -> str:
         return f"${job.estimated_cost}"
 
     @admin.action(description="Cancel the selected jobs", permissions=["view"])
-    def cancel_jobs(self, request, queryset):
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         cancelled = sum(jobs.cancel(job) for job in queryset)
         skipped = queryset.count() - cancelled
         self.message_user(request, f"Cancelled {cancelled} job(s).", messages.SUCCESS)
@@ -372,7 +380,7 @@ class JobAdmin(admin.ModelAdmin):
             )  # fmt: skip
 
     @admin.action(description="Retry the selected failed or cancelled jobs", permissions=["retry"])
-    def retry_jobs(self, request, queryset):
+    def retry_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         for job in queryset.select_related("creator", "image", "last_frame"):
             try:
                 new = jobs.retry(job)
@@ -405,7 +413,7 @@ class PriceAdmin(admin.ModelAdmin):
     search_fields = ["provider", "source"]
 
     @admin.display(description="source", ordering="source")
-    def source_start(self, price) -> str:
+    def source_start(self, price: Price) -> str:
         # Sources run to a paragraph; the list shows their start, the whole on hover.
         return format_html(
             '<span title="{}">{}</span>', price.source, Truncator(price.source).chars(60)
@@ -418,13 +426,13 @@ class PriceAdmin(admin.ModelAdmin):
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Written only by studio/quotas.py; the admin looks, never edits."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -444,11 +452,11 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     search_fields = ["creator__username", "reason"]
 
     @admin.display(description="month", ordering="month")
-    def month_name(self, entry) -> str:
+    def month_name(self, entry: LedgerEntry) -> str:
         return f"{entry.month:%B %Y}"
 
     @admin.display(description="job", ordering="job")
-    def job_link(self, entry) -> str:
+    def job_link(self, entry: LedgerEntry) -> str:
         if entry.job_id is None:
             return "—"
         url = reverse("admin:studio_job_change", args=[entry.job_id])

@@ -28,7 +28,7 @@ class MonthForm(forms.Form):
     )
 
     def clean_month(self) -> date:
-        month = self.cleaned_data["month"]
+        month: date = self.cleaned_data["month"]
         if not self.FIRST <= month <= self.LAST:
             raise forms.ValidationError("Choose a month from 2000 to 2999.")
         return month

@@ -147,7 +147,12 @@ def said(message: str) -> str:
     return f": {message}" if message[-1] in ".!?" else f": {message}."
 
 
-def json_of(response: httpx.Response):
+def dict_of(value: Any) -> dict[str, Any]:
+    """`value` when a provider's reply has a JSON object there, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def json_of(response: httpx.Response) -> Any:
     """The parsed body, or None when it is not JSON."""
     try:
         return response.json()
@@ -365,7 +370,7 @@ def _addresses(host: str, port: int, who: str) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise TransientError(f"{who}'s download host could not be looked up; will retry.") from None
-    return [info[4][0] for info in infos]
+    return [str(info[4][0]) for info in infos]
 
 
 def _check_peer(response: httpx.Response, url: httpx.URL, hosts: MediaHosts, who: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from studio import images, jobs, quotas
@@ -205,7 +205,7 @@ class JobForm(forms.Form):
         label="Also at",
     )
 
-    def __init__(self, *args: Any, creator: AbstractBaseUser, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, creator: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.creator = creator
         self.limits = quotas.limits_of(creator)
@@ -257,7 +257,7 @@ class JobForm(forms.Form):
         self._stored_stills = {}
         for role in STILL_ROLES:
             if stored_id := data.get(f"{role}_id"):
-                found = self.creator.images.filter(pk=stored_id).first()  # type: ignore[attr-defined]
+                found = SourceImage.objects.filter(owner=self.creator, pk=stored_id).first()
                 if found is not None:
                     self._stored_stills[role] = found
         mode = data.get("mode")
@@ -277,9 +277,10 @@ class JobForm(forms.Form):
             except images.ImageRejected as exc:
                 self.add_error("last_frame", str(exc))
         # Read before our own errors below take fields out of cleaned_data.
-        values = {name: data.get(name, getattr(DEFAULTS, name)) for name in CHOSEN}
-        stills = {role: _as_still(data.get(role)) for role in STILL_ROLES}
-        self.options = ClipOptions(**{**values, "prompt": values["prompt"] or ""}, **stills)
+        values: dict[str, Any] = {name: data.get(name, getattr(DEFAULTS, name)) for name in CHOSEN}
+        values["prompt"] = values["prompt"] or ""
+        values.update({role: _as_still(data.get(role)) for role in STILL_ROLES})
+        self.options = ClipOptions(**values)
         self._variation_args = {
             "copies": data.get("copies") or 1,
             "more_prompts": data.get("more_prompts") or "",
@@ -320,8 +321,9 @@ class JobForm(forms.Form):
         sent = [data.get(f"crop_{side}") for side in ("left", "top", "width", "height")]
         if any(value is None for value in sent):
             return images.centred_crop(size, ratio)
+        left, top, width, height = (value for value in sent if value is not None)
         try:
-            return images.checked_crop(size, ratio, images.CropBox(*sent))
+            return images.checked_crop(size, ratio, images.CropBox(left, top, width, height))
         except images.ImageRejected as exc:
             self.add_error("framing", str(exc))
             return None
@@ -376,7 +378,9 @@ class JobForm(forms.Form):
             "mode": {m for m in Mode.values if m not in caps.modes},
         }
         for name, values in disabled.items():
-            self.fields[name].widget.disabled_values = values  # type: ignore[attr-defined]
+            widget = self.fields[name].widget
+            assert isinstance(widget, LimitedSelect)
+            widget.disabled_values = values
 
     def disabled_choices(self) -> dict[str, list[str]]:
         """The choices `limit_to` disabled, by field, for the page to apply."""

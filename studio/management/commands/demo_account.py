@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -6,7 +8,7 @@ from django.core.management.base import BaseCommand
 class Command(BaseCommand):
     help = "Create (or reset) the demo creator account and print its login."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         username = settings.STUDIO_DEMO_USERNAME
         password = settings.STUDIO_DEMO_PASSWORD
         user, created = get_user_model().objects.get_or_create(username=username)

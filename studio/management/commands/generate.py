@@ -4,12 +4,13 @@ import json
 import os
 import time
 from contextlib import ExitStack
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from studio.models import Job
 from studio.options import STILL_ROLES
@@ -22,7 +23,7 @@ INVALID = 2
 class Command(BaseCommand):
     help = "Generate a clip from an image (or from text alone) and optionally wait for it."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "image", nargs="?", help="the still to animate (omit for text-to-video)"
         )
@@ -47,7 +48,7 @@ class Command(BaseCommand):
             "--timeout", type=float, default=900, help="seconds --wait gives up after"
         )
 
-    def handle(self, *args, **opts):
+    def handle(self, *args: Any, **opts: Any) -> None:
         user = get_user_model().objects.filter(username=opts["user"]).first()
         if user is None:
             raise CommandError(
@@ -96,7 +97,9 @@ class Command(BaseCommand):
             raise CommandError("\n".join(lines), returncode=INVALID)
         made = form.save()
         if not made:
-            raise CommandError(" ".join(form.non_field_errors()), returncode=INVALID)
+            raise CommandError(
+                " ".join(str(e) for e in form.non_field_errors()), returncode=INVALID
+            )
         job = made[0]
         for note in form.warnings:
             self.stderr.write(f"warning: {note}")
@@ -120,7 +123,7 @@ class Command(BaseCommand):
             job.refresh_from_db()
         return job
 
-    def _summary(self, job: Job) -> dict:
+    def _summary(self, job: Job) -> dict[str, Any]:
         clip = getattr(job, "clip", None) if job.status == Job.Status.SUCCEEDED else None
         clip_path = None
         if clip is not None:

@@ -6,20 +6,21 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
     help = "Start gunicorn and the django-q2 cluster together; stop both on Ctrl-C."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--web-workers", type=int, default=2)
 
-    def handle(self, *args, host, port, web_workers, **options):
+    def handle(self, *args: Any, host: str, port: int, web_workers: int, **options: Any) -> None:
         if not settings.DEBUG and not (settings.STATIC_ROOT / "staticfiles.json").exists():
             raise CommandError(
                 "Static files are not collected: run `python manage.py collectstatic`."
@@ -47,7 +48,7 @@ class Command(BaseCommand):
         children = [web, worker]
         stopping = False
 
-        def stop(*_):
+        def stop(*_: object) -> None:
             nonlocal stopping
             stopping = True
 

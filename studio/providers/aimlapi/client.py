@@ -158,13 +158,11 @@ class AimlapiProvider(http.HttpProvider):
 
     def _failure(self, data: dict[str, Any]) -> ProviderError:
         """A generation that ended in status "error" (shape UNCONFIRMED beyond name/message)."""
-        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        error = http.dict_of(data.get("error"))
         name = str(error.get("name") or "")
         message = str(error.get("message") or "").strip()
         said = http.said(message)
-        meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
-        usage = meta.get("usage")
-        spent = usage.get("usd_spent") if isinstance(usage, dict) else None
+        spent = http.dict_of(http.dict_of(data.get("meta")).get("usage")).get("usd_spent")
         billing = Billing.MAY_BE_BILLED
         if isinstance(spent, int | float):
             billing = Billing.BILLED if spent > 0 else Billing.NOT_BILLED

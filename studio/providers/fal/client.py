@@ -316,7 +316,7 @@ def _is_policy(kind: str, message: str) -> bool:
 
 def _header_bool(response: httpx.Response, *names: str) -> bool | None:
     for name in names:
-        value = response.headers.get(name)
+        value: str | None = response.headers.get(name)
         if value is not None:
             return value.strip().lower() == "true"
     return None

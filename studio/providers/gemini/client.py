@@ -175,7 +175,8 @@ class GeminiProvider(http.HttpProvider):
         status = str(error.get("status") or "")
         message = str(error.get("message") or "").strip()
         said = http.said(message)
-        code = http_status or _HTTP_FOR_RPC.get(error.get("code"), 500)
+        rpc_code = error.get("code")
+        code = http_status or _HTTP_FOR_RPC.get(rpc_code if isinstance(rpc_code, int) else -1, 500)
         lowered = message.lower()
         account = (
             f"{self.label} refused Studio's key{said} An administrator needs to check "

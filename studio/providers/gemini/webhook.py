@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from studio.providers import http
 from studio.providers.base import job_id_in
 from studio.providers.gemini import config
 from studio.providers.webhooks import (
@@ -50,11 +51,10 @@ def verify(headers: Mapping[str, str], body: bytes, *, now: float | None = None)
 
 def _delivery(delivery_id: str, signature: str, payload: dict[str, Any]) -> Delivery:
     # The thin payload: {"type": "video.generated", "data": {"id": …, …}}.
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    data = http.dict_of(payload.get("data"))
     for holder in (data, payload):
-        metadata = holder.get("user_metadata")
-        reference = metadata.get("job") if isinstance(metadata, dict) else None
-        if job_id_in(reference) is not None:
+        reference = http.dict_of(holder.get("user_metadata")).get("job")
+        if isinstance(reference, str) and job_id_in(reference) is not None:
             return Delivery("gemini", delivery_id, signature, payload, reference=reference)
     operation = data.get("id") or data.get("name") or payload.get("name")
     if not isinstance(operation, str) or not operation:
