@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
-from studio.options import ClipOptions
+from studio.options import ClipOptions, Mode
 from studio.providers.capabilities import Capabilities
 from studio.providers.webhooks import Delivery, NotConfigured
 
@@ -157,6 +157,22 @@ class PriceRow:
     source: str
     as_of: datetime.date | None = None
     confirmed: bool = True
+
+
+def price_rows(
+    figures: Mapping[tuple[str, bool], str],
+    *,
+    source: str,
+    as_of: datetime.date | None = None,
+    confirmed: bool = True,
+    modes: tuple[str, ...] = tuple(Mode.values),
+) -> tuple[PriceRow, ...]:
+    """Seeded prices: `figures` ((resolution, audio) → USD per second) for each of `modes`."""
+    return tuple(
+        PriceRow(mode, resolution, audio, Decimal(usd), source, as_of, confirmed)
+        for mode in modes
+        for (resolution, audio), usd in figures.items()
+    )
 
 
 class Provider:

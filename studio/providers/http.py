@@ -30,6 +30,7 @@ from studio.providers.base import (
     AccountError,
     Billing,
     ContentPolicyError,
+    Handle,
     InvalidRequestError,
     NotFoundError,
     Provider,
@@ -231,6 +232,25 @@ class HttpProvider(Provider):
 
     def auth_headers(self) -> dict[str, str]:
         raise NotImplementedError
+
+    def media_hosts(self) -> MediaHosts:
+        """Where this provider's clips may be downloaded from."""
+        raise NotImplementedError
+
+    def download_headers(self) -> dict[str, str]:
+        """Credentials a download needs (sent to the clip URL's own origin only); most
+        providers' links are CDN or presigned links that need none."""
+        return {}
+
+    def fetch(self, handle: Handle, result_url: str, dest: Path) -> None:
+        download(
+            result_url,
+            dest,
+            who=self.label,
+            hosts=self.media_hosts(),
+            headers=self.download_headers(),
+            client=self.client,
+        )
 
     def _error(self, response: httpx.Response) -> ProviderError:
         raise NotImplementedError

@@ -19,7 +19,6 @@ URI, and a data URI is both, so it is the default; "base64" sends the bare strin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -125,16 +124,10 @@ class AimlapiProvider(http.HttpProvider):
             raise self._failure(data)
         raise TransientError(f"{self.label} reported a status Studio does not know ({status!r}).")
 
-    def fetch(self, handle: Handle, result_url: str, dest: Path) -> None:
-        # A CDN link: the API key is not sent with it.
-        http.download(
-            result_url,
-            dest,
-            who=self.label,
-            hosts=http.MediaHosts.build(
-                MEDIA_HOSTS, [config.URL.value], extra=config.MEDIA_HOSTS.value
-            ),
-            client=self.client,
+    def media_hosts(self) -> http.MediaHosts:
+        # CDN links: the API key is not sent with them.
+        return http.MediaHosts.build(
+            MEDIA_HOSTS, [config.URL.value], extra=config.MEDIA_HOSTS.value
         )
 
     # ----------------------------------------------------------------------- building

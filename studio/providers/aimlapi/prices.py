@@ -3,17 +3,14 @@
 are provisional, 20% above Google's list price so an estimate errs high."""
 
 import datetime
-from decimal import Decimal
 
-from studio.options import Mode
-from studio.providers.base import PriceRow
+from studio.providers.base import price_rows
 
-PROVISIONAL = (
+SOURCE = (
     "Provisional: no published figure (providers.md §6); 20% above Google's list price so "
     "estimates err high. Check against the provider's bill."
 )
-AS_OF = datetime.date(2026, 11, 20)
-# (resolution, audio): USD per second.
+# (resolution, audio): USD per second; the same with or without sound.
 FIGURES = {
     ("720p", True): "0.06",
     ("720p", False): "0.06",
@@ -21,8 +18,4 @@ FIGURES = {
     ("1080p", False): "0.10",
 }
 
-PRICES = tuple(
-    PriceRow(mode, resolution, audio, Decimal(usd), PROVISIONAL, AS_OF, confirmed=False)
-    for mode in Mode.values
-    for (resolution, audio), usd in FIGURES.items()
-)
+PRICES = price_rows(FIGURES, source=SOURCE, as_of=datetime.date(2026, 11, 20), confirmed=False)

@@ -119,12 +119,6 @@ class FalProvider(http.HttpProvider):
             raise self._run_failure(handle, data)
         raise TransientError(f"{self.label} reported a status Studio does not know ({status!r}).")
 
-    def fetch(self, handle: Handle, result_url: str, dest: Path) -> None:
-        # fal-client downloads without credentials; never send the key to a CDN.
-        http.download(
-            result_url, dest, who=self.label, hosts=self._media_hosts(), client=self.client
-        )
-
     def cancel(self, handle: Handle) -> None:
         response = self._send("PUT", handle.state["cancel_url"], check=False)
         if response.status_code < 300:
@@ -177,7 +171,7 @@ class FalProvider(http.HttpProvider):
             raise http.malformed_reply(self.label) from None
         # The upload host comes from fal's reply; the creator's still goes only to fal's own.
         try:
-            http.check_url(upload_to, self._media_hosts(), self.label)
+            http.check_url(upload_to, self.media_hosts(), self.label)
         except http.UntrustedURL:
             raise ProviderError(
                 f"{self.label} offered an upload address Studio does not trust."
@@ -234,7 +228,8 @@ class FalProvider(http.HttpProvider):
             return ProviderError(f"{error} You were not charged.", billing=error.billing)
         return error
 
-    def _media_hosts(self) -> http.MediaHosts:
+    def media_hosts(self) -> http.MediaHosts:
+        # fal-client downloads without credentials: the key never goes to a CDN.
         return http.MediaHosts.build(
             MEDIA_HOSTS,
             [config.QUEUE_URL.value, config.REST_URL.value],

@@ -1,10 +1,7 @@
 """fal.ai's prices per second of output (shared/providers.md §6), seeded into the admin's
 price table (studio/pricing.py)."""
 
-from decimal import Decimal
-
-from studio.options import Mode
-from studio.providers.base import PriceRow
+from studio.providers.base import price_rows
 
 PAGE = "fal.ai/models/fal-ai/veo3.1/lite/image-to-video/llms.txt (no date on the page)"
 SAME = (
@@ -19,15 +16,6 @@ FIGURES = {
     ("1080p", False): "0.05",
 }
 
-PRICES = tuple(
-    PriceRow(
-        mode=mode,
-        resolution=resolution,
-        audio=audio,
-        usd_per_second=Decimal(usd),
-        source=PAGE if mode == Mode.IMAGE else SAME,
-        confirmed=mode == Mode.IMAGE,
-    )
-    for mode in Mode.values
-    for (resolution, audio), usd in FIGURES.items()
+PRICES = price_rows(FIGURES, source=PAGE, modes=("image",)) + price_rows(
+    FIGURES, source=SAME, confirmed=False, modes=("text", "first_last")
 )

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -105,18 +104,14 @@ class GeminiProvider(http.HttpProvider):
             billing=Billing.NOT_BILLED,
         )
 
-    def fetch(self, handle: Handle, result_url: str, dest: Path) -> None:
-        # The file needs the key (§2.6); download() sends it only to the uri's own origin.
-        http.download(
-            result_url,
-            dest,
-            who=self.label,
-            hosts=http.MediaHosts.build(
-                MEDIA_HOSTS, [config.API_URL.value], extra=config.MEDIA_HOSTS.value
-            ),
-            headers={"x-goog-api-key": config.API_KEY.value},
-            client=self.client,
+    def media_hosts(self) -> http.MediaHosts:
+        return http.MediaHosts.build(
+            MEDIA_HOSTS, [config.API_URL.value], extra=config.MEDIA_HOSTS.value
         )
+
+    def download_headers(self) -> dict[str, str]:
+        # The file needs the key (§2.6); download() sends it only to the uri's own origin.
+        return {"x-goog-api-key": config.API_KEY.value}
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> Delivery:
         return webhook.verify(headers, body)

@@ -17,7 +17,6 @@ creator's image, so the data URI is the deliberate choice.
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -90,16 +89,10 @@ class OxenProvider(http.HttpProvider):
             raise self._failure(str(data.get("error_message") or "").strip())
         raise TransientError(f"{self.label} reported a status Studio does not know ({status!r}).")
 
-    def fetch(self, handle: Handle, result_url: str, dest: Path) -> None:
-        # A presigned link: it carries its own authorisation, so the key is not sent.
-        http.download(
-            result_url,
-            dest,
-            who=self.label,
-            hosts=http.MediaHosts.build(
-                MEDIA_HOSTS, [config.API_URL.value], extra=config.MEDIA_HOSTS.value
-            ),
-            client=self.client,
+    def media_hosts(self) -> http.MediaHosts:
+        # Presigned links carry their own authorisation, so the key is not sent.
+        return http.MediaHosts.build(
+            MEDIA_HOSTS, [config.API_URL.value], extra=config.MEDIA_HOSTS.value
         )
 
     def cancel(self, handle: Handle) -> None:
