@@ -82,6 +82,7 @@ class Job(models.Model):
         ACCOUNT = "account", "Provider account"
         NOT_FOUND = "not_found", "Not found or expired"
         SUBMIT_UNCERTAIN = "submit_uncertain", "Submit answer lost"
+        MODEL_UNAVAILABLE = "model_unavailable", "Model not served by the provider"
         GENERATION = "generation", "Generation failed at the provider"
         DOWNLOAD = "download", "Download failed"
         BAD_CLIP = "bad_clip", "Clip failed its checks"

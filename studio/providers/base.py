@@ -84,6 +84,18 @@ class NotFoundError(ProviderError):
     kind = "not_found"
 
 
+class ModelUnavailableError(ProviderError):
+    """The provider does not serve the model Studio asks for (retired, or never offered to
+    this account): nothing was made, so nothing is billed. Not the job's fault: the provider
+    is marked unavailable for everyone until a check succeeds again."""
+
+    kind = "model_unavailable"
+
+    def __init__(self, message: str, **kwargs: Any):
+        kwargs.setdefault("billing", Billing.NOT_BILLED)
+        super().__init__(message, **kwargs)
+
+
 class SubmitUncertainError(ProviderError):
     """A submit reached the provider but its answer was lost (a read timeout, a cut or
     unreadable reply), so whether the job exists is unknown. Not retryable: sending it
@@ -142,6 +154,21 @@ class PollResult:
     progress: float | None = None  # 0..1 where the provider reports it
     result_url: str = ""
     error: str = ""
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """What one cheap, documented call at a provider proved: that Studio's key works and that
+    the model is served. None: the call cannot tell (or none is documented); `message` is the
+    provider's own words when something failed."""
+
+    key_ok: bool | None
+    model_ok: bool | None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.key_ok is not False and self.model_ok is not False
 
 
 @dataclass(frozen=True)
@@ -212,6 +239,11 @@ class Provider:
 
     def discard(self, handle: Handle) -> None:
         """Forget the provider's copy once our clip is safely stored, where that is ours to do."""
+
+    def check(self) -> HealthCheck:
+        """One cheap call that proves the key works and the model is served (manage.py
+        providers check); raises ProviderError when the provider cannot be reached."""
+        return HealthCheck(key_ok=None, model_ok=None, message="No check is documented.")
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> Delivery:
         """The delivery, if its signature verifies; WebhookRefused otherwise."""
