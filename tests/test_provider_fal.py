@@ -5,12 +5,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from emulator import Reply
 from studio import jobs
 from studio.models import Job
 from studio.providers.base import InvalidRequestError
 from studio.providers.fal.client import FalProvider
 from studio.providers.registry import get_provider
-from tests.emulator import finished, new_job, still, submitted, use_emulator
+from tests.emulator import finished, follow, new_job, still, submitted, use_emulator
 
 
 @pytest.fixture
@@ -223,3 +224,26 @@ def test_a_run_that_fails_on_fals_side_is_final_and_not_charged(emulator, creato
         "fal.ai had a server problem (runner_disconnected): Runner disconnected. "
         "You were not charged."
     )
+
+
+def test_a_completed_run_with_an_error_fails_at_once_even_without_fals_request_header(
+    emulator, creator
+):
+    # The error at response_url may come without x-fal-request-id (only a result fetch after
+    # a successful run is ever an ingress error): the run is over either way, so it is never
+    # retried until the ceiling.
+    job = submitted(new_job(creator, "fal", prompt="Pan left [fail:server_error@run]"))
+    emulator.add_route(
+        "GET",
+        f"/fal/queue/fal-ai/veo3.1/requests/{job.provider_job_id}",
+        Reply(
+            status=503,
+            body=b'{"detail": "Runner disconnected", "error_type": "runner_disconnected"}',
+            headers={"Content-Type": "application/json"},
+        ),
+    )
+    job = follow(job)
+    assert job.status == Job.Status.FAILED
+    assert job.charge == Job.Charge.REFUNDED
+    assert job.error.endswith("You were not charged.")
+    assert "runner_disconnected" in job.error

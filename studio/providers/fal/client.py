@@ -209,10 +209,15 @@ class FalProvider(http.HttpProvider):
 
     def _run_failure(self, handle: Handle, status: dict[str, Any]) -> ProviderError:
         """The terminal error of a run that COMPLETED with `error`: its body is at
-        response_url, with the failure's own status code (§1.4)."""
+        response_url, with the failure's own status code (§1.4). The run is over, so the
+        answer is final however transient its status reads: asking again changes nothing
+        (shared/facts.md), and fal bills no server error."""
         response = self._result(handle)
         if response.status_code >= 400:
-            return self._result_error(response)
+            error = self._error(response)
+            if error.retryable:
+                return ProviderError(f"{error} You were not charged.", billing=error.billing)
+            return error
         reason = str(status.get("error") or status.get("error_type") or "")
         return ProviderError(f"{self.label} could not make this clip{http.said(reason)}")
 
