@@ -35,8 +35,10 @@ from studio.frames import frame_size
 from studio.providers.local import renderer
 
 AIMLAPI_MODELS = {
-    # model id: (resolutions, last-frame field) as each model's OpenAPI file has them
-    "google/veo-3-1-lite-generate-preview": (("720p", "1080p"), "last_image_url"),
+    # Exactly the ids AI/ML API documents for Veo 3.1 Lite (the id and its catalogue alias):
+    # (resolutions, last-frame field) as the model's OpenAPI file has them. Any other id,
+    # the old preview spelling included, is refused as the service refuses an unknown enum.
+    "google/veo-3.1-lite-generate-001": (("720P", "1080P"), "last_image_url"),
     "veo-3.1-lite-generate-001": (("720P", "1080P"), "last_image_url"),
 }
 
@@ -150,11 +152,11 @@ class AimlapiEmulator(ProviderEmulator):
                 if job.run_failure() == "policy"
                 else {"name": "GenerationError", "message": "Generation failed upstream."}
             )
-            entry["meta"] = {"usage": {"credits_used": 0, "usd_spent": 0}}
+            entry["meta"] = {"usage": {"credits_used": 0}}  # the fetch schema (§3.3)
         else:
             entry["status"] = "completed"
             entry["video"] = {"url": f"{origin}/aimlapi/cdn/generations/{job.id}.mp4"}
-            entry["meta"] = {"usage": {"credits_used": 120000, "usd_spent": 0.06}}
+            entry["meta"] = {"usage": {"credits_used": 120000}}
         reply = json_reply(200, entry)
         if spec is not None:
             return transient(spec, {**_shapes(self.server.retry_after, route), "ok": lambda: reply})

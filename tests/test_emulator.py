@@ -351,7 +351,7 @@ def test_aimlapi_errors_have_its_documented_shape(emulator, client):
     reply = client.post(
         f"{emulator.origin}/aimlapi/v2/video/generations",
         headers=BEARER,
-        json={"model": "google/veo-3-1-lite-generate-preview", "prompt": "p", "duration": "8"},
+        json={"model": "google/veo-3.1-lite-generate-001", "prompt": "p", "duration": "8"},
     )
     assert reply.status_code == 400
     body = reply.json()
@@ -362,12 +362,26 @@ def test_aimlapi_errors_have_its_documented_shape(emulator, client):
     assert unauthorised.status_code == 401
 
 
+def test_aimlapi_refuses_every_model_id_but_the_documented_ones(emulator, client):
+    url = f"{emulator.origin}/aimlapi/v2/video/generations"
+    for model in ("google/veo-3.1-lite-generate-001", "veo-3.1-lite-generate-001"):
+        reply = client.post(url, headers=BEARER, json={"model": model, "prompt": "p"})
+        assert reply.status_code == 200, (model, reply.text)
+    refused = client.post(
+        url, headers=BEARER, json={"model": "google/veo-3-1-lite-generate-preview", "prompt": "p"}
+    )
+    assert refused.status_code == 400
+    (detail,) = refused.json()["meta"]
+    assert detail["path"] == ["model"]
+    assert "received 'google/veo-3-1-lite-generate-preview'" in detail["message"]
+
+
 def test_aimlapi_generation_goes_queued_generating_completed(emulator, client):
     emulator.latency = 0.3
     created = client.post(
         f"{emulator.origin}/aimlapi/v2/video/generations",
         headers=BEARER,
-        json={"model": "google/veo-3-1-lite-generate-preview", "prompt": "p", "duration": 4},
+        json={"model": "google/veo-3.1-lite-generate-001", "prompt": "p", "duration": 4},
     ).json()
     url = f"{emulator.origin}/aimlapi/v2/video/generations"
     seen = []
@@ -428,7 +442,7 @@ def test_oxen_unknown_generation_is_a_documented_404(emulator, client):
 
 def test_a_transient_failure_happens_once_then_recovers(emulator, client):
     url = f"{emulator.origin}/aimlapi/v2/video/generations"
-    body = {"model": "google/veo-3-1-lite-generate-preview", "prompt": "p [fail:rate_limit@submit]"}
+    body = {"model": "google/veo-3.1-lite-generate-001", "prompt": "p [fail:rate_limit@submit]"}
     first = client.post(url, headers=BEARER, json=body)
     assert first.status_code == 429
     assert first.headers["retry-after"] == str(emulator.retry_after)

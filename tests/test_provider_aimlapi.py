@@ -9,6 +9,7 @@ from django.utils import timezone
 from studio import jobs
 from studio.models import Job
 from studio.providers.aimlapi.client import AimlapiProvider
+from studio.providers.base import Billing
 from tests.emulator import (
     finished,
     new_job,
@@ -28,7 +29,7 @@ def test_without_a_key_aimlapi_says_how_to_enable_it(settings):
     assert AimlapiProvider().unavailable_reason() == "Set AIMLAPI_KEY to use AI/ML API."
 
 
-def test_the_request_follows_the_preview_models_schema(emulator, creator):
+def test_the_request_follows_the_documented_models_schema(emulator, creator):
     image = still(creator)
     job = submitted(new_job(creator, "aimlapi", image=image, audio=False, duration=6))
     assert job.status == Job.Status.SUBMITTED, job.error
@@ -41,17 +42,17 @@ def test_the_request_follows_the_preview_models_schema(emulator, creator):
     assert body["image_url"].startswith(prefix)
     assert base64.b64decode(body["image_url"][len(prefix) :]) == image.file.open().read()
     assert body == {
-        "model": "google/veo-3-1-lite-generate-preview",
+        "model": "google/veo-3.1-lite-generate-001",
         "prompt": "Slow pan left over the hills",
         "aspect_ratio": "16:9",
-        "resolution": "720p",
+        "resolution": "720P",
         "duration": 6,  # an int
         "generate_audio": False,
         "image_url": body["image_url"],
     }
 
 
-def test_the_001_model_gets_its_own_spelling(emulator, settings, creator):
+def test_the_catalogue_alias_gets_the_same_spelling(emulator, settings, creator):
     settings.AIMLAPI_MODEL = "veo-3.1-lite-generate-001"
     job = submitted(new_job(creator, "aimlapi", resolution="1080p", duration=8))
     assert job.status == Job.Status.SUBMITTED, job.error
@@ -60,7 +61,7 @@ def test_the_001_model_gets_its_own_spelling(emulator, settings, creator):
 
 
 def test_a_wrong_spelling_is_rejected_naming_the_field(emulator, settings, creator):
-    settings.AIMLAPI_RESOLUTION_CASE = "upper"  # not what the preview model takes
+    settings.AIMLAPI_RESOLUTION_CASE = "lower"  # not what the -001 model takes
     job = submitted(new_job(creator, "aimlapi"))
     assert job.status == Job.Status.FAILED
     assert job.error.startswith("AI/ML API rejected the request: Body validation error")
@@ -123,3 +124,25 @@ def test_a_gone_result_fails_the_job(emulator, creator):
     job = finished(new_job(creator, "aimlapi", prompt="Pan left [fail:expired]"))
     assert job.status == Job.Status.FAILED
     assert "its link has expired" in job.error
+
+
+@pytest.mark.parametrize(
+    ("usage", "billing"),
+    [
+        ({"credits_used": 0}, Billing.NOT_BILLED),
+        ({"credits_used": 3000}, Billing.BILLED),
+        ({"usd_spent": 0.0, "credits_used": 3000}, Billing.NOT_BILLED),
+        ({}, Billing.MAY_BE_BILLED),
+    ],
+)
+def test_a_failed_generation_is_charged_as_its_usage_says(usage, billing):
+    failure = {"status": "error", "error": {"name": "GenerationError", "message": "No."}}
+    error = AimlapiProvider()._failure({**failure, "meta": {"usage": usage}})
+    assert error.billing == billing
+
+
+def test_a_generation_that_failed_upstream_reads_credits_used_and_is_not_charged(emulator, creator):
+    job = finished(new_job(creator, "aimlapi", prompt="Pan left [fail:server_error@run]"))
+    assert job.status == Job.Status.FAILED
+    assert job.charge == Job.Charge.REFUNDED
+    assert job.error.endswith("You were not charged.")

@@ -5,10 +5,10 @@ poll: GET {AIMLAPI_URL}/v2/video/generations?generation_id=<id>; statuses queued
 generating, completed (video.url), error (error.{name, message}). No cancel is documented.
 
 AI/ML's docs disagree with themselves about Lite (§3), so the spelling is a "dialect" read
-from its settings (config.py) at call time. Defaults follow the OpenAPI file of the default
-model:
-  AIMLAPI_MODEL              "google/veo-3-1-lite-generate-preview" (or "veo-3.1-lite-generate-001")
-  AIMLAPI_RESOLUTION_CASE    "lower" ("720p"); "upper" ("720P") by default for the -001 model
+from its settings (config.py) at call time. Defaults follow the OpenAPI file of the model its
+Veo 3.1 Lite page documents (aimlapi/api-docs, 2026-08-21):
+  AIMLAPI_MODEL              "google/veo-3.1-lite-generate-001" (alias "veo-3.1-lite-generate-001")
+  AIMLAPI_RESOLUTION_CASE    "upper" ("720P") for the -001 model, "lower" ("720p") for others
   AIMLAPI_DURATION_TYPE      "int" (8) or "str" ("8", the -001 markdown samples)
   AIMLAPI_LAST_FRAME_FIELD   "last_image_url" (or "tail_image_url", the -001 markdown)
   AIMLAPI_IMAGE_FORMAT       "data_uri" or "base64"
@@ -155,10 +155,7 @@ class AimlapiProvider(http.HttpProvider):
         name = str(error.get("name") or "")
         message = str(error.get("message") or "").strip()
         said = http.said(message)
-        spent = http.dict_of(http.dict_of(data.get("meta")).get("usage")).get("usd_spent")
-        billing = Billing.MAY_BE_BILLED
-        if isinstance(spent, int | float):
-            billing = Billing.BILLED if spent > 0 else Billing.NOT_BILLED
+        billing = _billing(http.dict_of(http.dict_of(data.get("meta")).get("usage")))
         text = f"{name} {message}".lower()
         if any(word in text for word in _POLICY_WORDS):
             return ContentPolicyError(
@@ -194,6 +191,16 @@ class AimlapiProvider(http.HttpProvider):
             policy=any(word in message.lower() for word in _POLICY_WORDS),
             retry_after=http.retry_after(response),
         )
+
+
+def _billing(usage: dict[str, Any]) -> Billing:
+    """What a failed generation cost, from `meta.usage`: the fetch schema documents only
+    `credits_used` (§3.3); `usd_spent`, in the submit schema, is read where it appears."""
+    for name in ("usd_spent", "credits_used"):
+        spent = usage.get(name)
+        if isinstance(spent, int | float) and not isinstance(spent, bool):
+            return Billing.BILLED if spent > 0 else Billing.NOT_BILLED
+    return Billing.MAY_BE_BILLED
 
 
 def _validation_detail(body: dict[str, Any]) -> tuple[str, str]:

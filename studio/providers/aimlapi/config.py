@@ -7,7 +7,9 @@ from studio.environment import ListSetting, Setting
 
 KEY = Setting("AIMLAPI_KEY", secret=True)
 URL = Setting("AIMLAPI_URL", "https://api.aimlapi.com")
-MODEL = Setting("AIMLAPI_MODEL", "google/veo-3-1-lite-generate-preview")
+# The id AI/ML API's Veo 3.1 Lite page documents (its catalogue also lists the alias
+# "veo-3.1-lite-generate-001"); the preview id was never documented there.
+MODEL = Setting("AIMLAPI_MODEL", "google/veo-3.1-lite-generate-001")
 RESOLUTION_CASE = Setting("AIMLAPI_RESOLUTION_CASE")  # lower, upper; empty: by model
 DURATION_TYPE = Setting("AIMLAPI_DURATION_TYPE", "int")
 LAST_FRAME_FIELD = Setting("AIMLAPI_LAST_FRAME_FIELD", "last_image_url")
