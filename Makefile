@@ -7,23 +7,21 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # unless SECRET_KEY is already set in the environment.
 LOCAL_ENV = SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}"
 
-# Every hosted provider pointed at the local emulator (python -m emulator).
-EMULATOR = http://127.0.0.1:8765
-EMULATED_ENV = FAL_QUEUE_URL=$(EMULATOR)/fal/queue FAL_REST_URL=$(EMULATOR)/fal/rest \
-	GEMINI_API_URL=$(EMULATOR)/gemini/v1beta AIMLAPI_URL=$(EMULATOR)/aimlapi \
-	OXEN_API_URL=$(EMULATOR)/oxen FAL_KEY=emulated GEMINI_API_KEY=emulated \
-	AIMLAPI_KEY=emulated OXEN_API_KEY=emulated
 
 .PHONY: run run-emulated setup test lint bench bench-engine clean postgresql
 
 run: setup
 	$(LOCAL_ENV) $(BIN)/python manage.py serve
 
-# Studio with all four hosted providers answered by the emulator (20 s per clip), offline.
+# Studio with every hosted provider answered by the emulator (20 s per clip), offline. The
+# emulator writes the settings that point Studio at it to var/emulator.env.
 run-emulated: setup
-	$(BIN)/python -m emulator --port 8765 --latency 20 & \
+	rm -f var/emulator.env
+	$(BIN)/python -m emulator --port 8765 --latency 20 --env-file var/emulator.env & \
 		trap 'kill $$!' EXIT INT TERM; \
-		$(LOCAL_ENV) $(EMULATED_ENV) $(BIN)/python manage.py serve
+		while [ ! -f var/emulator.env ]; do sleep 0.1; done; \
+		set -a; . ./var/emulator.env; set +a; \
+		$(LOCAL_ENV) $(BIN)/python manage.py serve
 
 setup: $(VENV)/.installed var/secret_key
 	$(LOCAL_ENV) $(BIN)/python manage.py migrate --noinput

@@ -7,6 +7,7 @@ python -m emulator [--host 127.0.0.1] [--port 8765] [--latency SECONDS]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from emulator.base import KINDS, NO_CREDIT_KEY, REJECTED_KEY, STAGES
@@ -48,6 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--retry-after", type=int, default=7, help="Retry-After of a `rate_limit` failure"
     )
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="also write the settings that point Studio here (and a key for each provider) "
+        "to PATH, one NAME=value a line, for a shell or a test to read",
+    )
     args = parser.parse_args(argv)
     try:
         emulator = Emulator(
@@ -64,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
     say(f"Provider emulator on {origin} (Ctrl-C to stop). Point Studio at it:")
     for name, value in emulator.settings(origin).items():
         say(f"  {name}={value}")
+    if args.env_file:
+        write_env(args.env_file, emulator, origin)
     keys = ", ".join(provider.key_setting for provider in emulator.providers.values())
     say(
         f"  and {keys} set to any non-empty value.\n"
@@ -76,6 +85,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"Cannot listen on {args.host}:{args.port}: {exc}")
     except KeyboardInterrupt:
         say("Stopped.")
+
+
+def write_env(path: str, emulator: Emulator, origin: str) -> None:
+    """The settings, and "emulated-key" as every provider's key, written whole or not at all."""
+    lines = [f"{name}={value}" for name, value in emulator.settings(origin).items()]
+    lines += [f"{p.key_setting}=emulated-key" for p in emulator.providers.values()]
+    partial = f"{path}.partial"
+    with open(partial, "w") as out:
+        out.write("\n".join(lines) + "\n")
+    os.replace(partial, path)
 
 
 def say(line: str) -> None:

@@ -60,6 +60,12 @@ class AimlapiEmulator(ProviderEmulator):
         origin: str,
     ) -> Reply:
         route = path[len("/aimlapi") :]
+        if route.startswith("/model/") and method == "GET":
+            # The model catalogue needs no key (§3.5): 404 for a name that is no id or alias.
+            model = route[len("/model/") :]
+            if model not in AIMLAPI_MODELS:
+                return _error(404, "Not Found", route)
+            return json_reply(200, {"object": "model", "data": {"id": model, "type": "video"}})
         match = re.fullmatch(r"/cdn/generations/(\w+)\.mp4", route)
         if match and method == "GET":
             job = self.job(match.group(1))
@@ -80,6 +86,8 @@ class AimlapiEmulator(ProviderEmulator):
                 "method to continue: https://aimlapi.com/app/billing/",
                 route,
             )
+        if route == "/v2/billing" and method == "GET":
+            return json_reply(200, {"current_balance": 12.5, "currency": "USD"})
         if route != "/v2/video/generations":
             return _error(404, "Not Found", route)
         if method == "POST":

@@ -74,7 +74,11 @@ class FalEmulator(ProviderEmulator):
         self._tokens: set[str] = set()
 
     def settings(self, origin: str) -> dict[str, str]:
-        return {"FAL_QUEUE_URL": f"{origin}/fal/queue", "FAL_REST_URL": f"{origin}/fal/rest"}
+        return {
+            "FAL_QUEUE_URL": f"{origin}/fal/queue",
+            "FAL_REST_URL": f"{origin}/fal/rest",
+            "FAL_API_URL": f"{origin}/fal/api",
+        }
 
     def webhook_settings(self, origin: str) -> dict[str, str]:
         return {"FAL_JWKS_URL": f"{origin}/fal/jwks.json"}
@@ -98,6 +102,8 @@ class FalEmulator(ProviderEmulator):
             return self._cdn(method, rest[len("cdn/") :], headers, body, origin)
         if rest == "jwks.json" and method == "GET":
             return json_reply(200, fal_jwks(self.signing_key.public_key()))
+        if rest == "api/v1/models/pricing" and method == "GET":
+            return self._pricing(headers, query)
         if not rest.startswith("queue/"):
             return _error(404, "Not Found")
         route = rest[len("queue/") :]
@@ -121,6 +127,39 @@ class FalEmulator(ProviderEmulator):
         if action == "" and method == "GET":
             return self._result(job, origin)
         return _error(405, "Method Not Allowed")
+
+    def _pricing(self, headers: dict[str, str], query: dict[str, list[str]]) -> Reply:
+        """The Platform API's model pricing (§4.2 of the research): the cheap call that
+        proves the key (authentication required) and the endpoint."""
+        scheme, _, key = headers.get("authorization", "").partition(" ")
+        if scheme != "Key" or not key or key == REJECTED_KEY:
+            return json_reply(
+                401,
+                {"error": {"type": "authorization_error", "message": "Authentication required"}},
+            )
+        endpoints = query.get("endpoint_id", [])
+        unknown = [e for e in endpoints if e not in FAL_ENDPOINTS]
+        if not endpoints or unknown:
+            return json_reply(
+                404,
+                {
+                    "error": {
+                        "type": "not_found",
+                        "message": f"Endpoint {unknown or endpoints} not found",
+                    }
+                },
+            )
+        return json_reply(
+            200,
+            {
+                "prices": [
+                    {"endpoint_id": e, "unit_price": 0.05, "unit": "seconds", "currency": "USD"}
+                    for e in endpoints
+                ],
+                "next_cursor": None,
+                "has_more": False,
+            },
+        )
 
     def _urls(self, job: Job, origin: str) -> dict:
         base = f"{origin}/fal/queue/{FAL_APP}/requests/{job.id}"
@@ -263,10 +302,14 @@ class FalEmulator(ProviderEmulator):
         return reply
 
     def _cancel(self, job: Job) -> Reply:
+        """A queued request is removed ("OK"); a running one is sent a cancellation signal
+        ("CANCELLATION_REQUESTED") and stops; a finished one is "ALREADY_COMPLETED"."""
         phase, _, _ = self.server.phase(job)
         if phase == "done" and not job.cancelled:
             return json_reply(400, {"status": "ALREADY_COMPLETED"})
         job.cancelled = True
+        if phase == "queued":
+            return json_reply(200, {"status": "OK"})
         return json_reply(202, {"status": "CANCELLATION_REQUESTED"})
 
     def _rest(self, method, route, query, headers, origin) -> Reply:

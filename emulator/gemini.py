@@ -49,7 +49,16 @@ from studio.providers.local import renderer
 if TYPE_CHECKING:
     from emulator.server import Emulator
 
-GEMINI_MODEL = "veo-3.1-lite-generate-preview"
+# Google shut the preview Veo 3.1 ids down on 2026-10-22: a submit to one answers 404 "is no
+# longer available" (a reseller's notice quotes it). Whether the Gemini API serves Veo 3.1
+# Lite under another id is unconfirmed (Studio's own default is none), so the emulator
+# serves the one a test or an operator asks for, `model` (by default the id Vertex AI has).
+RETIRED_MODELS = (
+    "veo-3.1-lite-generate-preview",
+    "veo-3.1-generate-preview",
+    "veo-3.1-fast-generate-preview",
+)
+SERVED_MODEL = "veo-3.1-lite-generate-001"
 _RESPONSE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
 
 
@@ -61,9 +70,13 @@ class GeminiEmulator(ProviderEmulator):
         super().__init__(server)
         # Made fresh for each emulator: nothing to keep secret, nothing to configure.
         self.webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        self.model = SERVED_MODEL
+
+    def reset(self) -> None:
+        self.model = SERVED_MODEL
 
     def settings(self, origin: str) -> dict[str, str]:
-        return {"GEMINI_API_URL": f"{origin}/gemini/v1beta"}
+        return {"GEMINI_API_URL": f"{origin}/gemini/v1beta", "GEMINI_VEO_MODEL": self.model}
 
     def webhook_settings(self, origin: str) -> dict[str, str]:
         return {"GEMINI_WEBHOOK_SECRET": self.webhook_secret}
@@ -101,15 +114,13 @@ class GeminiEmulator(ProviderEmulator):
             )
         match = re.fullmatch(r"models/([\w.-]+):predictLongRunning", route)
         if match and method == "POST":
-            if match.group(1) != GEMINI_MODEL:
-                return _google_error(
-                    404,
-                    "NOT_FOUND",
-                    f"models/{match.group(1)} is not found for API version v1beta, or is not "
-                    "supported for predictLongRunning.",
-                )
+            if match.group(1) != self.model:
+                return self._unknown_model(match.group(1), "predictLongRunning")
             return self._submit(body, origin)
-        match = re.fullmatch(rf"models/{re.escape(GEMINI_MODEL)}/operations/(\w+)", route)
+        match = re.fullmatch(r"models/([\w.-]+)", route)
+        if match and method == "GET":
+            return self._model(match.group(1))
+        match = re.fullmatch(rf"models/{re.escape(self.model)}/operations/(\w+)", route)
         if match and method == "GET":
             return self._operation(match.group(1), origin)
         match = re.fullmatch(r"files/(\w+):download", route)
@@ -121,6 +132,37 @@ class GeminiEmulator(ProviderEmulator):
                 job, lambda: _google_error(404, "NOT_FOUND", "The file has expired.")
             )
         return _google_error(404, "NOT_FOUND", f"Method not found: {method} /{route}")
+
+    def _unknown_model(self, model: str, method: str) -> Reply:
+        if model in RETIRED_MODELS:
+            return _google_error(
+                404,
+                "NOT_FOUND",
+                f"This model models/{model} is no longer available. Please update your code to "
+                "use a newer model for the latest features and improvements.",
+            )
+        return _google_error(
+            404,
+            "NOT_FOUND",
+            f"models/{model} is not found for API version v1beta, or is not supported for "
+            f"{method}. Call ListModels to see the list of available models and their "
+            "supported methods.",
+        )
+
+    def _model(self, model: str) -> Reply:
+        """models.get (§1.4): the cheap call that proves the key and the model."""
+        if model != self.model:
+            return self._unknown_model(model, "get")
+        return json_reply(
+            200,
+            {
+                "name": f"models/{model}",
+                "displayName": "Veo 3.1 Lite",
+                "description": "Video generation (emulated).",
+                "version": "001",
+                "supportedGenerationMethods": ["predictLongRunning"],
+            },
+        )
 
     def _submit(self, body: bytes, origin: str) -> Reply:
         data = load(body)
@@ -170,7 +212,7 @@ class GeminiEmulator(ProviderEmulator):
                 last,
             ),
         )
-        reply = json_reply(200, {"name": f"models/{GEMINI_MODEL}/operations/{job.id}"})
+        reply = json_reply(200, {"name": f"models/{self.model}/operations/{job.id}"})
         if spec is not None:
             return transient(spec, {"ok": lambda: reply})
         return reply
@@ -210,7 +252,7 @@ class GeminiEmulator(ProviderEmulator):
             return _google_error(404, "NOT_FOUND", "Operation not found.")
         spec = self.server.take_failure(job.id, job.failures, "poll")
         phase, _, _ = self.server.phase(job)
-        name = f"models/{GEMINI_MODEL}/operations/{job.id}"
+        name = f"models/{self.model}/operations/{job.id}"
         if phase != "done":
             reply = json_reply(
                 200,

@@ -67,6 +67,22 @@ class OxenEmulator(ProviderEmulator):
         scheme, _, key = headers.get("authorization", "").partition(" ")
         if scheme != "Bearer" or not key or key == REJECTED_KEY:
             return _error(401, "unauthorized", "Invalid or missing API key")
+        match = re.fullmatch(r"/api/ai/models/([\w.-]+)", route)
+        if match and method == "GET":
+            if match.group(1) != OXEN_MODEL:
+                return _error(
+                    404, "resource_not_found", "The requested resource could not be found"
+                )
+            return json_reply(
+                200,
+                {
+                    "id": OXEN_MODEL,
+                    "object": "model",
+                    "display_name": "Veo 3.1 Lite",
+                    "model_type": "video",
+                    "pricing": {"method": "per_video_output_second", "cost_per_second": 0.05},
+                },
+            )
         if route == "/api/ai/queue" and method == "POST":
             if key == NO_CREDIT_KEY:
                 return _error(402, "insufficient_credits", "Insufficient credits")

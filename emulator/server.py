@@ -128,6 +128,9 @@ class Emulator:
         hang_seconds: float = 60.0,
         retry_after: int = 7,
     ):
+        # Quote the credentials a request carried in the messages of its reply, as a careless
+        # service might: Studio must never show, store or log them (tests/test_secrets.py).
+        self.echo_keys = False
         self.latency = latency
         self.fail_times = fail_times
         self.fail = [FailureSpec(*_split(kind), times=fail_times) for kind in fail]
@@ -227,6 +230,7 @@ class Emulator:
             self.in_flight.clear()
             self.max_in_flight.clear()
             self.answer_delay = 0.0
+            self.echo_keys = False
             self._generation += 1
 
     def requests_to(self, provider: str, method: str | None = None) -> list[Recorded]:
@@ -270,9 +274,10 @@ class Emulator:
         if app is None:
             return json_reply(404, {"error": "no such emulator route"})
         try:
-            return app.handle(method, path, query, headers, body, origin)
+            reply = app.handle(method, path, query, headers, body, origin)
         except Exception as exc:  # a bug here should look like a server error, not a hang
             return json_reply(500, {"error": f"emulator error: {type(exc).__name__}: {exc}"})
+        return _echo_credentials(reply, headers) if self.echo_keys else reply
 
     # ----------------------------------------------------------------------- failures
 
@@ -445,3 +450,23 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(reply.body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (its timeout), as intended
+
+
+_MESSAGE_FIELDS = (b'"message": "', b'"detail": "', b'"msg": "', b'"error_message": "')
+
+
+def _echo_credentials(reply: Reply, headers: dict[str, str]) -> Reply:
+    """`reply` with the request's credentials quoted at the start of its first message."""
+    quoted = " ".join(
+        value for name in ("authorization", "x-goog-api-key") if (value := headers.get(name))
+    )
+    if not quoted:
+        return reply
+    for field in _MESSAGE_FIELDS:
+        at = reply.body.find(field)
+        if at >= 0:
+            at += len(field)
+            echo = json.dumps(f"(you sent {quoted}) ")[1:-1].encode()
+            reply.body = reply.body[:at] + echo + reply.body[at:]
+            break
+    return reply

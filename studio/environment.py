@@ -40,6 +40,11 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
+# The names of every setting declared secret: studio/secrets.py scrubs their values from
+# what Studio shows and logs.
+SECRET_SETTINGS: set[str] = set()
+
+
 @dataclass(frozen=True)
 class Setting:
     """One text setting a provider reads: studio/settings.py reads it from the environment,
@@ -49,6 +54,10 @@ class Setting:
     name: str
     default: str = ""
     secret: bool = False
+
+    def __post_init__(self) -> None:
+        if self.secret:
+            SECRET_SETTINGS.add(self.name)
 
     def from_environment(self) -> str:
         return env(self.name, self.default)
@@ -67,6 +76,10 @@ class ListSetting:
     name: str
     default: str = ""
     secret: bool = False
+
+    def __post_init__(self) -> None:
+        if self.secret:
+            SECRET_SETTINGS.add(self.name)
 
     def from_environment(self) -> list[str]:
         return env_list(self.name, self.default)

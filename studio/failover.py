@@ -1,8 +1,9 @@
 """Failover: a job whose provider cannot take it moves to another that can make the same clip.
 
 Only when the site allows it (STUDIO_FAILOVER) and the creator opted in on the job, only
-before any provider accepted the job (a transient error at submit, or the provider marked
-down in STUDIO_PROVIDERS_DOWN), and at most once per job. The next provider, in the
+before any provider accepted the job (a transient error at submit, a model the provider no
+longer serves, or the provider marked down in STUDIO_PROVIDERS_DOWN), and at most once per
+job. The next provider, in the
 registry's order, must be hosted (the local renderer is no stand-in for Veo), available,
 allowed for the creator, able to make every option as chosen (pre-flight finds nothing)
 and priced; the price difference must fit the creator's remaining quota (quotas.reprice).
@@ -14,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import pricing, quotas
+from studio import health, pricing, quotas
 from studio.models import Job
 from studio.providers.capabilities import preflight
 from studio.providers.registry import label, provider_classes
@@ -27,11 +28,12 @@ def wanted(job: Job) -> bool:
 def candidates(job: Job) -> list[tuple[str, pricing.Quote]]:
     limits = quotas.limits_of(job.creator)
     options = job.options
+    unavailable = health.unavailable_reasons()
     found = []
     for name, cls in provider_classes().items():
         if name == job.provider or cls.runs_here or name in settings.STUDIO_PROVIDERS_DOWN:
             continue
-        if cls().unavailable_reason() or not limits.allows_provider(name):
+        if name in unavailable or not limits.allows_provider(name):
             continue
         if preflight(cls.capabilities, options):
             continue

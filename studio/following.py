@@ -158,6 +158,12 @@ def _take_up_lost_steps(now: datetime) -> None:
         Q(next_check_at__isnull=True) | Q(next_check_at__lte=now),
         status__in=[Job.Status.QUEUED, Job.Status.SUBMITTING, Job.Status.FINISHING],
     )
+    # A cancel the provider was never asked about (its task was lost).
+    unasked = Job.objects.at_provider().filter(
+        cancel_requested_at__lt=now - jobs.TASK_GRACE, cancel_outcome=""
+    )
+    for job_id in unasked.values_list("pk", flat=True):
+        async_task("studio.tasks.cancel_at_provider", job_id)
     for job in lost:
         Job.objects.filter(pk=job.pk).update(next_check_at=now + jobs.TASK_GRACE)
         if job.status == Job.Status.FINISHING:

@@ -28,13 +28,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import failover, leases, pacing, pricing, quotas, video
+from studio import failover, health, leases, pacing, pricing, quotas, video
 from studio.models import Clip, Job
 from studio.options import Aspect, ClipOptions
 from studio.providers.base import (
     Billing,
+    CancelOutcome,
     GenerationRequest,
     Handle,
+    ModelUnavailableError,
     Phase,
     PollResult,
     ProviderError,
@@ -43,7 +45,9 @@ from studio.providers.base import (
     TransientError,
     reference_for,
 )
+from studio.providers.http import said
 from studio.providers.registry import get_provider
+from studio.secrets import scrub
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +143,22 @@ def submit(job_id: int) -> None:
         took = job.claim(Job.Status.SUBMITTING, for_seconds=lease)
     if not took:
         return
+    if marked := health.marked_unavailable(job.provider):
+        # Nobody's job can be made there until a check succeeds again: not sent.
+        _not_sent(job, f"{marked}. Your job was not sent.")
+        return
     try:
         if job.provider in settings.STUDIO_PROVIDERS_DOWN:
             raise TransientError(f"{provider.label} is marked down by the studio.")
         handle = provider.submit(generation_request(job))
+    except ModelUnavailableError as exc:
+        # Not the job's fault, and the same for everyone's: marked until a check succeeds.
+        health.mark_unavailable(
+            job.provider,
+            f"{provider.label} no longer offers the model Studio uses{said(exc.words)}",
+        )
+        _not_sent(job, str(exc))
+        return
     except TransientError as exc:
         if failover.move_on(job, str(exc)):
             return
@@ -174,11 +190,24 @@ def submit(job_id: int) -> None:
     )
     if submitted:
         nudge_follower()
+        if Job.objects.filter(pk=job.pk, cancel_requested_at__isnull=False).exists():
+            # The creator cancelled while we were sending it: now the provider can be asked.
+            transaction.on_commit(lambda: async_task("studio.tasks.cancel_at_provider", job.pk))
     else:
-        # Cancelled while we were submitting: tell the provider too.
+        # Ended meanwhile (timed out, say): tell the provider too.
         job.refresh_from_db()
-        if job.status == Job.Status.CANCELLED:
-            _cancel_at_provider(job, handle)
+        if job.status in (Job.Status.CANCELLED, Job.Status.FAILED):
+            _stop_at_provider(job, handle)
+
+
+def _not_sent(job: Job, reason: str) -> None:
+    """A job in *submitting* that its provider cannot make: moved on where the creator let it
+    (failover), else failed, not charged."""
+    if not failover.move_on(job, reason):
+        fail(
+            job, [Job.Status.SUBMITTING], reason, billing=Billing.NOT_BILLED,
+            kind=Job.ErrorKind.MODEL_UNAVAILABLE,
+        )  # fmt: skip
 
 
 def nudge_follower() -> None:
@@ -253,7 +282,11 @@ def _advance(job: Job, result: PollResult) -> None:
         if job.move(
             Job.AT_PROVIDER, Job.Status.CANCELLED, finished_at=timezone.now(), next_check_at=None
         ):
-            quotas.refund(job, "cancelled at the provider")
+            if job.cancel_outcome == CancelOutcome.STOP_REQUESTED:
+                # Stopped at our request after it had started: it may bill for that.
+                quotas.settle(job, f"cancel: {_label(job)} stopped it after it had started")
+            else:
+                quotas.refund(job, "cancelled at the provider")
     else:
         reason = result.error or "The provider reported a failure without a reason."
         fail(
@@ -317,7 +350,7 @@ def finish(job_id: int) -> None:
             lease_until=None,
         ):
             return
-        quotas.settle(job)
+        quotas.settle(job, _delivered_reason(job))
         Clip.objects.create(
             job=job,
             file=clip_name,
@@ -357,20 +390,120 @@ def _replace(name: str, content: Path | ContentFile[bytes]) -> str:
     return default_storage.save(name, content)
 
 
-def cancel(job: Job) -> bool:
-    """Stop a job at the creator's request; the provider is told where it can be."""
-    was_at_provider = bool(job.provider_job_id)
-    if not job.move(
-        [Job.Status.QUEUED, Job.Status.SUBMITTING, Job.Status.SUBMITTED, Job.Status.RUNNING],
-        Job.Status.CANCELLED,
-        finished_at=timezone.now(),
-        next_check_at=None,
+def cancel(job: Job) -> str:
+    """The creator asks to stop a job; returns what happens, for them ("" when it is past
+    cancelling). Only what the provider will not bill is refunded:
+
+    - not sent yet: cancelled, and nothing is charged;
+    - at the provider: it is asked (cancel_at_provider, a task): a job still in a queue it
+      removes without charge (fal, Oxen, the local renderer) is cancelled and refunded; one
+      it had started is asked to stop and keeps its charge; where it cannot stop a job
+      (Gemini API, AI/ML API) the clip is still delivered and the charge stays.
+    """
+    if job.move(
+        [Job.Status.QUEUED], Job.Status.CANCELLED, finished_at=timezone.now(), next_check_at=None
     ):
-        return False
-    quotas.refund(job, "cancelled")
-    if was_at_provider:
-        transaction.on_commit(lambda: async_task("studio.tasks.cancel_at_provider", job.pk))
-    return True
+        quotas.refund(job, "cancel: not sent yet, so nothing is charged")
+        return "The job was cancelled."
+    asked = Job.objects.filter(
+        pk=job.pk,
+        status__in=[Job.Status.SUBMITTING, *Job.AT_PROVIDER],
+        cancel_requested_at__isnull=True,
+    ).update(cancel_requested_at=timezone.now())
+    if not asked:
+        return ""
+    transaction.on_commit(lambda: async_task("studio.tasks.cancel_at_provider", job.pk))
+    return f"Cancelling: {cancel_terms(job)}"
+
+
+def cancel_terms(job: Job) -> str:
+    """What cancelling the job now does, said before the creator confirms it."""
+    provider = get_provider(job.provider)
+    cost = f"${job.estimated_cost:.2f}"
+    if job.status == Job.Status.QUEUED:
+        return "It has not been sent yet, so nothing is charged."
+    if provider.free or not job.estimated_cost:
+        return f"{provider.label} stops it, and nothing is charged."
+    if provider.cancels_queued and job.status in (Job.Status.SUBMITTING, Job.Status.SUBMITTED):
+        started = (
+            f"if it has started, it is asked to stop and the {cost} stays charged"
+            if provider.stops_running
+            else f"if it has started, the clip is still delivered and the {cost} stays charged"
+        )
+        return (
+            f"If {provider.label} has not started it yet, it is removed and you are not "
+            f"charged; {started}."
+        )
+    if provider.stops_running and job.status == Job.Status.RUNNING:
+        return (
+            f"{provider.label} has started it: it is asked to stop, and the {cost} stays charged."
+        )
+    return (
+        f"{provider.label} can't stop a job it has started; the {cost} stays charged and the "
+        "clip will still be delivered."
+    )
+
+
+def cancel_note(job: Job) -> str:
+    """What came of the creator's cancel, once they asked and the job went on."""
+    if not job.cancel_requested_at or job.status == Job.Status.CANCELLED:
+        return ""
+    label, cost = _label(job), f"${job.estimated_cost:.2f}"
+    if not job.cancel_outcome:
+        return f"You asked to cancel; {label} is being asked to stop."
+    if job.cancel_outcome == CancelOutcome.STOP_REQUESTED:
+        return (
+            f"You asked to cancel: {label} had started, so it was asked to stop; the {cost} "
+            "stays charged."
+        )
+    return (
+        f"You asked to cancel: {label} can't stop a job it has started, so the clip is still "
+        f"delivered and the {cost} stays charged."
+    )
+
+
+def cancel_at_provider(job_id: int) -> None:
+    """Ask the provider to stop a job: one the creator cancelled (and apply what it did), or
+    one Studio gave up on (timed out)."""
+    job = Job.objects.get(pk=job_id)
+    if job.provider_job_id and job.status in (Job.Status.CANCELLED, Job.Status.FAILED):
+        _stop_at_provider(job, handle_for(job))
+        return
+    if job.status not in Job.AT_PROVIDER or not job.cancel_requested_at or job.cancel_outcome:
+        return  # still being sent (submit asks once it is), ended, or asked already
+    outcome = _stop_at_provider(job, handle_for(job))
+    if outcome == CancelOutcome.STOPPED:
+        if job.move(
+            Job.AT_PROVIDER,
+            Job.Status.CANCELLED,
+            cancel_outcome=outcome,
+            finished_at=timezone.now(),
+            next_check_at=None,
+        ):
+            rule = "free" if job.estimated_cost == 0 else "removed from its queue before it started"
+            quotas.refund(job, f"cancel: {_label(job)} {rule}, so nothing is charged")
+        return
+    # It goes on: stopped (maybe) by the provider later, or delivered; the charge stays.
+    Job.objects.filter(pk=job.pk, cancel_outcome="").update(cancel_outcome=outcome)
+
+
+def _stop_at_provider(job: Job, handle: Handle) -> CancelOutcome:
+    try:
+        return get_provider(job.provider).cancel(handle)
+    except ProviderError as exc:
+        # Nothing is refunded on a cancel the provider did not confirm: it may finish the job.
+        log.warning("cancelling job %s at %s failed: %s", job.pk, job.provider, exc)
+        return CancelOutcome.CANNOT_STOP
+
+
+def _delivered_reason(job: Job) -> str:
+    if job.cancel_requested_at:
+        return f"clip delivered: {_label(job)} could not stop it when it was cancelled"
+    return "clip delivered"
+
+
+def _label(job: Job) -> str:
+    return get_provider(job.provider).label
 
 
 def delete_clip(clip: Clip) -> None:
@@ -386,14 +519,6 @@ def _delete_files(names: list[str]) -> None:
         default_storage.delete(name)
 
 
-def _cancel_at_provider(job: Job, handle: Handle) -> None:
-    try:
-        get_provider(job.provider).cancel(handle)
-    except ProviderError as exc:
-        # The job is cancelled for the creator either way; the provider may still finish it.
-        log.warning("cancelling job %s at %s failed: %s", job.pk, job.provider, exc)
-
-
 def fail(
     job: Job, from_states: Iterable[str], message: str, *, billing: Billing, kind: str
 ) -> bool:
@@ -407,7 +532,7 @@ def fail(
         note = f"The provider bills for this, so ${job.estimated_cost} was charged."
     else:
         note = f"The provider may bill for this, so ${job.estimated_cost} counts as charged."
-    shown = message if "not charged" in message.lower() else f"{message} {note}"
+    shown = scrub(message if "not charged" in message.lower() else f"{message} {note}")
     if job.move(
         from_states,
         Job.Status.FAILED,
@@ -454,13 +579,6 @@ def reconcile_interrupted_submit(job: Job) -> None:
         billing=Billing.NOT_BILLED,
         kind=Job.ErrorKind.INTERRUPTED,
     )
-
-
-def cancel_at_provider(job_id: int) -> None:
-    """Tell the provider to stop a job Studio no longer wants (cancelled or timed out)."""
-    job = Job.objects.get(pk=job_id)
-    if job.provider_job_id and job.status in (Job.Status.CANCELLED, Job.Status.FAILED):
-        _cancel_at_provider(job, handle_for(job))
 
 
 def retry(job: Job) -> Job:

@@ -140,6 +140,10 @@ class Job(models.Model):
     error_kind = models.CharField(
         max_length=20, choices=ErrorKind.choices, blank=True, db_index=True
     )
+    # The creator asked to cancel once the provider had it, and what asking the provider did
+    # (a providers.base.CancelOutcome value; empty until the provider was asked).
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancel_outcome = models.CharField(max_length=16, blank=True)
     # A step working on the job (submitting, finishing) owns it until then; a worker killed
     # mid-step leaves it to expire so the step can be taken up again.
     lease_until = models.DateTimeField(null=True, blank=True)
@@ -166,6 +170,9 @@ class Job(models.Model):
 
     @property
     def can_cancel(self) -> bool:
+        """Whether the creator may still ask to cancel (once: the provider is asked)."""
+        if self.cancel_requested_at is not None:
+            return False
         return self.status in (
             self.Status.QUEUED,
             self.Status.SUBMITTING,
@@ -436,3 +443,27 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} webhook {self.delivery_id}"
+
+
+class ProviderStatus(models.Model):
+    """Whether a provider can take jobs, from its last health check and from what its own
+    replies said (a model it no longer serves). Written by studio/health.py only."""
+
+    provider = models.CharField(max_length=20, unique=True)
+    available = models.BooleanField(default=True)
+    # The provider's own words for why it is unavailable, and since when.
+    reason = models.TextField(blank=True)
+    unavailable_since = models.DateTimeField(null=True, blank=True)
+    # The last health check (manage.py providers check).
+    checked_at = models.DateTimeField(null=True, blank=True)
+    key_ok = models.BooleanField(null=True)
+    model_ok = models.BooleanField(null=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "provider status"
+        ordering = ["provider"]
+
+    def __str__(self) -> str:
+        return f"{label(self.provider)}: {'available' if self.available else 'unavailable'}"

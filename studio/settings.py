@@ -132,7 +132,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # No key, token or secret is ever written to the log (studio/secrets.py).
+    "filters": {"scrub": {"()": "studio.secrets.ScrubbingFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["scrub"]}
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {"studio": {"level": env("STUDIO_LOG_LEVEL", "INFO")}},
 }

@@ -2,6 +2,7 @@
 Studio started as `make run` starts it: gunicorn and a django-q2 worker, SQLite, the local
 renderer, the demo account."""
 
+import contextlib
 import io
 import os
 import re
@@ -43,69 +44,75 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def studio_url(tmp_path_factory):
-    """Studio as `make run` brings it up, on a throwaway database and media folder."""
+    """Studio as `make run` brings it up, on a throwaway database and media folder, with
+    every hosted provider answered by the emulator as `make run-emulated` does it."""
     var = tmp_path_factory.mktemp("studio")
-    emulator_port = free_port()
-    emulator_url = f"http://127.0.0.1:{emulator_port}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "studio.settings",
-        "SECRET_KEY": "browser-test-secret-" + "k" * 40,
-        "DATABASE_URL": f"sqlite:///{var / 'studio.sqlite3'}",
-        "MEDIA_ROOT": str(var / "media"),
-        "STATIC_ROOT": str(var / "static"),
-        "Q_WORKERS": "2",
-        # Every hosted provider, pointed at the emulator (as the README tells a developer).
-        "FAL_QUEUE_URL": f"{emulator_url}/fal/queue",
-        "FAL_REST_URL": f"{emulator_url}/fal/rest",
-        "GEMINI_API_URL": f"{emulator_url}/gemini/v1beta",
-        "AIMLAPI_URL": f"{emulator_url}/aimlapi",
-        "OXEN_API_URL": f"{emulator_url}/oxen",
-        "FAL_KEY": "browser-test",
-        "GEMINI_API_KEY": "browser-test",
-        "AIMLAPI_KEY": "browser-test",
-        "OXEN_API_KEY": "browser-test",
-    }
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    for command in (
-        ["migrate", "-v0"],
-        ["collectstatic", "--noinput", "-v0"],
-        ["demo_account"],
-        ["createsuperuser", "--noinput", "--username", "boss", "--email", "boss@example.com"],
-    ):
-        subprocess.run(
-            [*manage, *command],
-            env={**env, "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD},
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-        )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with open(var / "serve.log", "wb") as log:
-        emulator = subprocess.Popen(
-            [sys.executable, "-m", "emulator", "--port", str(emulator_port), "--latency", "1"],
-            env=env, cwd=ROOT, stdout=log, stderr=log,
+    with open(var / "serve.log", "wb") as log, contextlib.ExitStack() as running:
+        emulator = started(
+            running,
+            [sys.executable, "-m", "emulator", "--port", str(free_port()), "--latency", "1",
+             "--env-file", str(var / "emulator.env")],
+            log=log,
         )  # fmt: skip
-        server = subprocess.Popen(
-            [*manage, "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log
+        # The emulator writes the settings that point Studio at it, as a developer reads them.
+        deadline = time.monotonic() + 30
+        while not (var / "emulator.env").exists():
+            if emulator.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((var / "serve.log").read_text())
+            time.sleep(0.05)
+        emulated = dict(
+            line.split("=", 1) for line in (var / "emulator.env").read_text().splitlines() if line
         )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/healthz").text == "ok":
-                        break
-                except httpx.TransportError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((var / "serve.log").read_text())
-                time.sleep(0.2)
-            yield url
-        finally:
-            for process in (server, emulator):
-                process.terminate()
-                process.wait(timeout=30)
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "studio.settings",
+            "SECRET_KEY": "browser-test-secret-" + "k" * 40,
+            "DATABASE_URL": f"sqlite:///{var / 'studio.sqlite3'}",
+            "MEDIA_ROOT": str(var / "media"),
+            "STATIC_ROOT": str(var / "static"),
+            "Q_WORKERS": "2",
+            **emulated,
+        }
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        for command in (
+            ["migrate", "-v0"],
+            ["collectstatic", "--noinput", "-v0"],
+            ["demo_account"],
+            ["createsuperuser", "--noinput", "--username", "boss", "--email", "boss@example.com"],
+        ):
+            subprocess.run(
+                [*manage, *command],
+                env={**env, "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD},
+                check=True,
+                cwd=ROOT,
+                capture_output=True,
+            )
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = started(running, [*manage, "serve", "--port", str(port)], log=log, env=env)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz").text == "ok":
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((var / "serve.log").read_text())
+            time.sleep(0.2)
+        yield url
+
+
+def started(running: contextlib.ExitStack, command: list[str], *, log, env=None):
+    """A process that `running` stops when it closes (so a failed set-up leaves none)."""
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
+
+    def stop() -> None:
+        process.terminate()
+        process.wait(timeout=30)
+
+    running.callback(stop)
+    return process
 
 
 @pytest.fixture(scope="module")

@@ -246,7 +246,7 @@ def test_a_job_without_a_webhook_sends_none(emulator, client):
 
 def gemini(emulator, client, parameters=None, instance=None, headers=GOOGLE):
     return client.post(
-        f"{emulator.origin}/gemini/v1beta/models/veo-3.1-lite-generate-preview:predictLongRunning",
+        f"{emulator.origin}/gemini/v1beta/models/veo-3.1-lite-generate-001:predictLongRunning",
         headers=headers,
         json={
             "instances": [{"prompt": "p", **(instance or {})}],
@@ -307,7 +307,7 @@ def test_gemini_accepts_an_inline_image_and_runs_an_operation(emulator, client):
 def test_gemini_signs_its_event_the_standard_webhooks_way(emulator, client):
     hook = emulator.add_route("POST", "/hook", Reply(200, b"ok"))
     operation = client.post(
-        f"{emulator.origin}/gemini/v1beta/models/veo-3.1-lite-generate-preview:predictLongRunning",
+        f"{emulator.origin}/gemini/v1beta/models/veo-3.1-lite-generate-001:predictLongRunning",
         headers=GOOGLE,
         json={
             "instances": [{"prompt": "p"}],
@@ -330,7 +330,7 @@ def test_gemini_signs_its_event_the_standard_webhooks_way(emulator, client):
 
 def test_gemini_refuses_a_malformed_webhook_config(emulator, client):
     reply = client.post(
-        f"{emulator.origin}/gemini/v1beta/models/veo-3.1-lite-generate-preview:predictLongRunning",
+        f"{emulator.origin}/gemini/v1beta/models/veo-3.1-lite-generate-001:predictLongRunning",
         headers=GOOGLE,
         json={"instances": [{"prompt": "p"}], "webhookConfig": {"uris": "https://x"}},
     )

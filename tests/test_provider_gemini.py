@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from studio import jobs
+from studio import health, jobs
 from studio.models import Job
 from studio.providers.gemini.client import GeminiProvider
 from tests.emulator import finished, new_job, still, submitted, use_emulator
@@ -18,6 +18,7 @@ def emulator(settings):
 
 
 def test_without_a_key_gemini_says_how_to_enable_it(settings):
+    settings.GEMINI_VEO_MODEL = "veo-3.1-lite-generate-001"
     settings.GEMINI_API_KEY = ""
     assert GeminiProvider().unavailable_reason() == "Set GEMINI_API_KEY to use the Gemini API."
 
@@ -30,7 +31,8 @@ def test_the_request_has_the_image_inline_and_no_seed_or_audio_switch(emulator, 
     assert job.status == Job.Status.SUBMITTED, job.error
 
     (submit,) = emulator.requests_to("gemini", "POST")
-    assert submit.path == "/gemini/v1beta/models/veo-3.1-lite-generate-preview:predictLongRunning"
+    # The emulator serves Lite as the id Vertex AI has; Studio sends what GEMINI_VEO_MODEL says.
+    assert submit.path == "/gemini/v1beta/models/veo-3.1-lite-generate-001:predictLongRunning"
     assert submit.headers["x-goog-api-key"] == "test-gemini-key"
     assert "authorization" not in submit.headers
     instance = submit.json["instances"][0]
@@ -45,7 +47,7 @@ def test_the_request_has_the_image_inline_and_no_seed_or_audio_switch(emulator, 
         "personGeneration": "allow_adult",
         "negativePrompt": "blur",
     }
-    assert job.provider_job_id.startswith("models/veo-3.1-lite-generate-preview/operations/")
+    assert job.provider_job_id.startswith("models/veo-3.1-lite-generate-001/operations/")
 
 
 def test_a_portrait_still_with_auto_asks_for_9_16(emulator, creator):
@@ -110,10 +112,11 @@ def test_an_invalid_key_is_an_account_problem(emulator, settings, creator):
 
 
 def test_an_unknown_model_is_reported_not_retried(emulator, settings, creator):
-    settings.GEMINI_VEO_MODEL = "veo-3.1-lite-generate-001"  # the Vertex id (§2.2)
+    settings.GEMINI_VEO_MODEL = "veo-3.1-lite-generate-009"  # never offered
     job = submitted(new_job(creator, "gemini"))
     assert job.status == Job.Status.FAILED
     assert "is not found for API version v1beta" in job.error
+    assert (job.error_kind, job.charge) == (Job.ErrorKind.MODEL_UNAVAILABLE, Job.Charge.REFUNDED)
 
 
 def test_an_expired_file_fails_the_job(emulator, creator):
@@ -129,3 +132,37 @@ def test_a_failed_operation_is_final_and_not_charged(emulator, creator):
         "Gemini API failed to make this clip: Video generation failed (emulated). "
         "You were not charged."
     )
+
+
+def test_by_default_gemini_is_not_offered_because_google_retired_lite_there(settings):
+    settings.GEMINI_VEO_MODEL = ""
+    settings.GEMINI_API_KEY = "a-key"
+    assert GeminiProvider().unavailable_reason() == (
+        "Gemini API no longer offers Veo 3.1 Lite; use Vertex AI."
+    )
+
+
+def test_a_retired_model_fails_the_job_not_charged_and_marks_gemini_unavailable(
+    emulator, settings, creator
+):
+    settings.GEMINI_VEO_MODEL = "veo-3.1-lite-generate-preview"  # shut down on 2026-10-22
+    job = submitted(new_job(creator, "gemini"))
+    assert job.status == Job.Status.FAILED
+    assert job.error.startswith(
+        "Gemini API no longer offers this model; your job was not sent: This model "
+        "models/veo-3.1-lite-generate-preview is no longer available."
+    )
+    assert job.error.endswith("You were not charged.")
+    assert (job.error_kind, job.charge) == (Job.ErrorKind.MODEL_UNAVAILABLE, Job.Charge.REFUNDED)
+    reason = health.unavailable_reason("gemini")
+    assert reason.startswith("Gemini API no longer offers the model Studio uses: This model")
+    assert "(since " in reason
+    # Nobody's next job is sent there until a check says the model is served again.
+    emulator.requests.clear()
+    second = submitted(new_job(creator, "gemini"))
+    assert second.status == Job.Status.FAILED and "was not sent" in second.error
+    assert emulator.requests_to("gemini") == []
+    settings.GEMINI_VEO_MODEL = "veo-3.1-lite-generate-001"
+    (row,) = health.check(["gemini"])
+    assert row.ok and health.unavailable_reason("gemini") == ""
+    assert submitted(new_job(creator, "gemini")).status == Job.Status.SUBMITTED

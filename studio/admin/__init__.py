@@ -28,6 +28,7 @@ from studio.models import (
     LedgerEntry,
     LocalRender,
     Price,
+    ProviderStatus,
     Quota,
     SourceImage,
     Usage,
@@ -370,7 +371,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected jobs", permissions=["view"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        cancelled = sum(jobs.cancel(job) for job in queryset)
+        cancelled = sum(1 for job in queryset if jobs.cancel(job))
         skipped = queryset.count() - cancelled
         self.message_user(request, f"Cancelled {cancelled} job(s).", messages.SUCCESS)
         if skipped:
@@ -461,6 +462,14 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
             return "—"
         url = reverse("admin:studio_job_change", args=[entry.job_id])
         return format_html('<a href="{}">#{}</a>', url, entry.job_id)
+
+
+@admin.register(ProviderStatus)
+class ProviderStatusAdmin(ReadOnlyAdmin):
+    """Written by studio/health.py: a model a provider no longer serves, and each check."""
+
+    list_display = ["provider", "available", "reason", "unavailable_since", "checked_at",
+                    "key_ok", "model_ok", "latency_ms", "message"]  # fmt: skip
 
 
 @admin.register(Clip)

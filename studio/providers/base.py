@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from studio.options import ClipOptions, Mode
 from studio.providers.capabilities import Capabilities
 from studio.providers.webhooks import Delivery, NotConfigured
+from studio.secrets import scrub
 
 
 class Billing(StrEnum):
@@ -32,15 +33,20 @@ class Billing(StrEnum):
 class ProviderError(Exception):
     """A provider could not do what was asked. `str(error)` is shown to the creator.
 
-    `billing` is the provider's documented billing for this failure, for the ledger.
+    `billing` is the provider's documented billing for this failure, for the ledger;
+    `words` the provider's own words, where it gave any.
     """
 
     retryable = False
     kind = "provider"  # Job.ErrorKind, for the admin's filters
 
-    def __init__(self, message: str = "", *, billing: Billing = Billing.MAY_BE_BILLED):
-        super().__init__(message)
+    def __init__(
+        self, message: str = "", *, billing: Billing = Billing.MAY_BE_BILLED, words: str = ""
+    ):
+        # Scrubbed here, once for every use: what a provider says may quote Studio's key.
+        super().__init__(scrub(message))
         self.billing = billing
+        self.words = scrub(words)
 
 
 class TransientError(ProviderError):
@@ -139,6 +145,15 @@ class Handle:
     state: dict[str, Any] = field(default_factory=dict)
 
 
+class CancelOutcome(StrEnum):
+    """What asking a provider to stop a job did, for the ledger: refund only what it will
+    not bill."""
+
+    STOPPED = "stopped"  # removed before it started (or free): nothing is billed
+    STOP_REQUESTED = "stop_requested"  # it had started: asked to stop, and it may still bill
+    CANNOT_STOP = "cannot_stop"  # it cannot be stopped: it finishes, and bills
+
+
 class Phase(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -217,6 +232,10 @@ class Provider:
     # query, it leaves its own copy of each clip to discard, and it is no stand-in for Veo,
     # so failover never moves a job to it.
     runs_here: ClassVar[bool] = False
+    # Cancelling: whether it documents removing a job still in its queue without charge, and
+    # whether it can be asked to stop one it has started (which it may still bill).
+    cancels_queued: ClassVar[bool] = False
+    stops_running: ClassVar[bool] = False
     capabilities: ClassVar[Capabilities] = Capabilities(label="This provider")
     prices: ClassVar[tuple[PriceRow, ...]] = ()
 
@@ -234,8 +253,10 @@ class Provider:
         """Write the finished MP4 to `dest`."""
         raise NotImplementedError
 
-    def cancel(self, handle: Handle) -> None:
-        """Ask the provider to stop; providers without cancel simply let the job run out."""
+    def cancel(self, handle: Handle) -> CancelOutcome:
+        """Ask the provider to stop the job, and say what that did. Providers without a
+        documented cancel let the job run out (and bill it)."""
+        return CancelOutcome.CANNOT_STOP
 
     def discard(self, handle: Handle) -> None:
         """Forget the provider's copy once our clip is safely stored, where that is ours to do."""

@@ -31,7 +31,9 @@ from studio.providers.base import (
     Billing,
     ContentPolicyError,
     Handle,
+    HealthCheck,
     InvalidRequestError,
+    ModelUnavailableError,
     NotFoundError,
     Provider,
     ProviderError,
@@ -201,22 +203,74 @@ def status_error(
     """
     said_ = said(words)
     if status in (401, 402, 403):
-        return AccountError(account)
+        return AccountError(account, words=words)
     if status == 404:
-        return NotFoundError(f"{who} no longer knows this job{said_}")
+        return NotFoundError(f"{who} no longer knows this job{said_}", words=words)
     if status == 429:
-        return RateLimitedError(f"{who} is rate limiting Studio{said_}", retry_after)
+        return RateLimitedError(f"{who} is rate limiting Studio{said_}", retry_after, words=words)
     if status >= 500 or status in (408, 409):
-        return TransientError(f"{who} had a server problem{detail}{said_}", billing=server_billing)
+        return TransientError(
+            f"{who} had a server problem{detail}{said_}", billing=server_billing, words=words
+        )
     if policy:
         return ContentPolicyError(
-            f"{who} refused this request under its content policy{said_}", billing=request_billing
+            f"{who} refused this request under its content policy{said_}",
+            billing=request_billing,
+            words=words,
         )
     if status in (400, 422) or invalid:
         return InvalidRequestError(
-            f"{who} rejected the request{detail}{said_}", field=field, billing=request_billing
+            f"{who} rejected the request{detail}{said_}",
+            field=field,
+            billing=request_billing,
+            words=words,
         )
-    return ProviderError(f"{who} refused the request (HTTP {status}){said_}")
+    return ProviderError(f"{who} refused the request (HTTP {status}){said_}", words=words)
+
+
+def model_gone(error: ProviderError, who: str) -> ProviderError:
+    """A submit's refusal read for what it means: a submit names no job yet, so "not found"
+    (or a refusal of the model field) means the provider does not serve the model."""
+    refused_model = isinstance(error, InvalidRequestError) and error.field == "model"
+    if not (isinstance(error, NotFoundError) or refused_model):
+        return error
+    return ModelUnavailableError(
+        f"{who} no longer offers this model; your job was not sent{said(error.words)}",
+        words=error.words,
+    )
+
+
+def health_of(response: httpx.Response, *, proves_key: bool, proves_model: bool) -> HealthCheck:
+    """What one health-check reply proved: 2xx proves what the call proves; 401/403 that
+    the key was refused; 404 that the model is not served (the key was taken)."""
+    status = response.status_code
+    words = _words(response)
+    if status < 300:
+        return HealthCheck(
+            key_ok=True if proves_key else None, model_ok=True if proves_model else None
+        )
+    if status in (401, 403):
+        return HealthCheck(key_ok=False, model_ok=None, message=words)
+    if status == 404:
+        return HealthCheck(key_ok=True if proves_key else None, model_ok=False, message=words)
+    if status == 429 or status >= 500:
+        raise TransientError(f"could not be checked just now (HTTP {status}){said(words)}")
+    return HealthCheck(key_ok=None, model_ok=None, message=f"HTTP {status}{said(words)}")
+
+
+def _words(response: httpx.Response) -> str:
+    """A short message from an error reply, whatever its shape."""
+    body = json_of(response)
+    if isinstance(body, dict):
+        error = body.get("error")
+        for source in (error if isinstance(error, dict) else {}, body):
+            for key in ("message", "detail", "title"):
+                value = source.get(key)
+                if isinstance(value, str) and value.strip():
+                    return value.strip()
+        if isinstance(error, str):
+            return error.strip()
+    return ""
 
 
 class HttpProvider(Provider):
@@ -272,7 +326,8 @@ class HttpProvider(Provider):
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, self.label, submitting=submitting) from exc
         if check and response.status_code >= 400:
-            raise self._error(response)
+            error = self._error(response)
+            raise model_gone(error, self.label) if submitting else error
         return response
 
     def _json(self, response: httpx.Response, *, submitting: bool = False) -> dict[str, Any]:

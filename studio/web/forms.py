@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from studio import images, jobs, quotas
+from studio import health, images, jobs, quotas
 from studio.models import Job, SourceImage
 from studio.options import (
     DURATIONS,
@@ -27,7 +27,7 @@ from studio.options import (
     Still,
 )
 from studio.providers.capabilities import Problem, preflight
-from studio.providers.registry import LABELS, capabilities_of, get_provider
+from studio.providers.registry import LABELS, capabilities_of
 
 # The options a form starts with, and falls back to where a value is missing or invalid.
 DEFAULTS = ClipOptions(prompt="")
@@ -219,7 +219,7 @@ class JobForm(forms.Form):
         if not settings.STUDIO_FAILOVER:
             del self.fields["allow_failover"]
         self.fields["provider"].initial = settings.STUDIO_PROVIDER
-        unavailable = {name: get_provider(name).unavailable_reason() for name in LABELS}
+        unavailable = health.unavailable_reasons()
         for name in LABELS:
             if not self.limits.allows_provider(name):
                 unavailable[name] = "your account may not use it; ask the studio's admin."

@@ -118,10 +118,15 @@ def padded_preview(request: CreatorRequest, image_id: int) -> HttpResponse:
 @vary_on_headers("HX-Request")
 def job_detail(request: CreatorRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(request.user.jobs.select_related("clip", "image"), pk=job_id)
+    context = {
+        "job": job,
+        "cancel_terms": jobs.cancel_terms(job) if job.can_cancel else "",
+        "cancel_note": jobs.cancel_note(job),
+    }
     if request.htmx:
         status = HTMX_STOP_POLLING if job.is_terminal else 200
-        return render(request, "studio/job.html#status", {"job": job}, status=status)
-    return render(request, "studio/job.html", {"job": job})
+        return render(request, "studio/job.html#status", context, status=status)
+    return render(request, "studio/job.html", context)
 
 
 @login_required
@@ -148,8 +153,8 @@ def batch_detail(request: CreatorRequest, batch: uuid.UUID) -> HttpResponse:
 @require_POST
 def job_cancel(request: CreatorRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(request.user.jobs, pk=job_id)
-    if jobs.cancel(job):
-        messages.info(request, "The job was cancelled.")
+    if said := jobs.cancel(job):
+        messages.info(request, said)
     else:
         messages.warning(
             request, f"The job is {job.get_status_display().lower()}; it cannot be cancelled now."

@@ -34,6 +34,7 @@ from studio.providers.base import (
     ContentPolicyError,
     GenerationRequest,
     Handle,
+    HealthCheck,
     InvalidRequestError,
     Phase,
     PollResult,
@@ -123,6 +124,24 @@ class AimlapiProvider(http.HttpProvider):
         if status == "error":
             raise self._failure(data)
         raise TransientError(f"{self.label} reported a status Studio does not know ({status!r}).")
+
+    def check(self) -> HealthCheck:
+        # Two cheap documented calls (§3.5): the balance proves the key; the model catalogue
+        # (no key needed) proves the id, its alias included.
+        base = config.URL.value.rstrip("/")
+        key = http.health_of(
+            self._send("GET", f"{base}/v2/billing", check=False),
+            proves_key=True,
+            proves_model=False,
+        )
+        if key.key_ok is False:
+            return key
+        model = http.health_of(
+            self._send("GET", f"{base}/model/{Dialect.from_settings().model}", check=False),
+            proves_key=False,
+            proves_model=True,
+        )
+        return HealthCheck(key_ok=key.key_ok, model_ok=model.model_ok, message=model.message)
 
     def media_hosts(self) -> http.MediaHosts:
         # CDN links: the API key is not sent with them.

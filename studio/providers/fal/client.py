@@ -24,8 +24,10 @@ from studio.options import Still
 from studio.providers import http
 from studio.providers.base import (
     Billing,
+    CancelOutcome,
     GenerationRequest,
     Handle,
+    HealthCheck,
     InvalidRequestError,
     Phase,
     PollResult,
@@ -70,6 +72,8 @@ class FalProvider(http.HttpProvider):
     name = "fal"
     label = LABELS[name]
     poll_interval_seconds = 5.0
+    cancels_queued = True
+    stops_running = True
     capabilities = CAPABILITIES
     prices = PRICES
 
@@ -99,6 +103,17 @@ class FalProvider(http.HttpProvider):
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> Delivery:
         return webhook.verify(headers, body)
 
+    def check(self) -> HealthCheck:
+        # The Platform API's pricing needs the key ("Authentication: Required") and names
+        # the endpoints: both proven in one call (research notes §4.2).
+        response = self._send(
+            "GET",
+            f"{config.API_URL.value.rstrip('/')}/v1/models/pricing",
+            params=[("endpoint_id", endpoint) for endpoint in ENDPOINTS.values()],
+            check=False,
+        )
+        return http.health_of(response, proves_key=True, proves_model=True)
+
     def poll(self, handle: Handle) -> PollResult:
         status_url = handle.state["status_url"]
         data = self._json(self._send("GET", status_url, params={"logs": "1"}))
@@ -119,13 +134,18 @@ class FalProvider(http.HttpProvider):
             raise self._run_failure(handle, data)
         raise TransientError(f"{self.label} reported a status Studio does not know ({status!r}).")
 
-    def cancel(self, handle: Handle) -> None:
+    def cancel(self, handle: Handle) -> CancelOutcome:
+        # §4.3 of the research notes: a queued request is removed ("OK") and never billed
+        # ("never charged for time spent waiting in the queue"); a running one is sent a
+        # cancellation signal ("CANCELLATION_REQUESTED"), which fal may still bill.
         response = self._send("PUT", handle.state["cancel_url"], check=False)
-        if response.status_code < 300:
-            return
-        body = http.json_of(response)
-        if isinstance(body, dict) and body.get("status") in ("ALREADY_COMPLETED", "NOT_FOUND"):
-            return  # nothing left to stop
+        status = http.dict_of(http.json_of(response)).get("status")
+        if status == "OK" and response.status_code < 300:
+            return CancelOutcome.STOPPED
+        if status == "CANCELLATION_REQUESTED" or (response.status_code < 300 and not status):
+            return CancelOutcome.STOP_REQUESTED
+        if status in ("ALREADY_COMPLETED", "NOT_FOUND"):
+            return CancelOutcome.CANNOT_STOP  # nothing left to stop: it ends as it ends
         raise self._error(response)
 
     # ----------------------------------------------------------------------- building

@@ -30,6 +30,7 @@ from studio.providers.base import (
     ContentPolicyError,
     GenerationRequest,
     Handle,
+    HealthCheck,
     InvalidRequestError,
     Phase,
     PollResult,
@@ -58,12 +59,14 @@ class GeminiProvider(http.HttpProvider):
     prices = PRICES
 
     def unavailable_reason(self) -> str:
+        if not config.VEO_MODEL.value:
+            return "Gemini API no longer offers Veo 3.1 Lite; use Vertex AI."
         return "" if config.API_KEY.value else "Set GEMINI_API_KEY to use the Gemini API."
 
     # ----------------------------------------------------------------------- protocol
 
     def submit(self, request: GenerationRequest) -> Handle:
-        model = config.VEO_MODEL.value or config.VEO_MODEL.default
+        model = config.VEO_MODEL.value
         url = f"{_base()}/models/{model}:predictLongRunning"
         data = self._json(
             self._send("POST", url, json=self._body(request), submitting=True), submitting=True
@@ -115,6 +118,16 @@ class GeminiProvider(http.HttpProvider):
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> Delivery:
         return webhook.verify(headers, body)
+
+    def check(self) -> HealthCheck:
+        # models.get (§1.4): a refused key answers 400 "API key not valid", an unknown or
+        # retired model 404.
+        response = self._send("GET", f"{_base()}/models/{config.VEO_MODEL.value}", check=False)
+        error = http.dict_of(http.dict_of(http.json_of(response)).get("error"))
+        message = str(error.get("message") or "")
+        if response.status_code == 400 and "api key" in message.lower():
+            return HealthCheck(key_ok=False, model_ok=None, message=message)
+        return http.health_of(response, proves_key=True, proves_model=True)
 
     # ----------------------------------------------------------------------- building
 

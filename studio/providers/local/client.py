@@ -19,8 +19,10 @@ from django_q.tasks import async_task
 
 from studio.models import LocalRender
 from studio.providers.base import (
+    CancelOutcome,
     GenerationRequest,
     Handle,
+    HealthCheck,
     NotFoundError,
     Phase,
     PollResult,
@@ -48,7 +50,12 @@ class LocalProvider(Provider):
     poll_interval_seconds = 1.0
     free = True
     runs_here = True
+    cancels_queued = True
+    stops_running = True
     capabilities = CAPABILITIES
+
+    def check(self) -> HealthCheck:
+        return HealthCheck(key_ok=None, model_ok=None, message="runs here: nothing to check")
 
     def submit(self, request: GenerationRequest) -> Handle:
         options = request.options
@@ -86,11 +93,12 @@ class LocalProvider(Provider):
         with default_storage.open(render.output, "rb") as src, open(dest, "wb") as out:
             shutil.copyfileobj(src, out, 1024 * 1024)
 
-    def cancel(self, handle: Handle) -> None:
-        LocalRender.objects.filter(
+    def cancel(self, handle: Handle) -> CancelOutcome:
+        stopped = LocalRender.objects.filter(
             pk=handle.provider_job_id,
             status__in=[LocalRender.Status.QUEUED, LocalRender.Status.RENDERING],
         ).update(status=LocalRender.Status.CANCELLED)
+        return CancelOutcome.STOPPED if stopped else CancelOutcome.CANNOT_STOP
 
     def discard(self, handle: Handle) -> None:
         render = LocalRender.objects.filter(pk=handle.provider_job_id).first()

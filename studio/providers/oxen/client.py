@@ -24,9 +24,11 @@ import httpx
 from studio.providers import http
 from studio.providers.base import (
     AccountError,
+    CancelOutcome,
     ContentPolicyError,
     GenerationRequest,
     Handle,
+    HealthCheck,
     InvalidRequestError,
     NotFoundError,
     Phase,
@@ -52,6 +54,8 @@ class OxenProvider(http.HttpProvider):
     name = "oxen"
     label = LABELS[name]
     poll_interval_seconds = 10.0  # Oxen suggests polling video every 10 to 30 s
+    cancels_queued = True
+    stops_running = True
     capabilities = CAPABILITIES
     prices = PRICES
 
@@ -89,15 +93,34 @@ class OxenProvider(http.HttpProvider):
             raise self._failure(str(data.get("error_message") or "").strip())
         raise TransientError(f"{self.label} reported a status Studio does not know ({status!r}).")
 
+    def check(self) -> HealthCheck:
+        # The model's page (models overview): whether it needs the key is not documented, so
+        # only a refusal proves anything about it.
+        model = config.MODEL.value or config.MODEL.default
+        response = self._send(
+            "GET", f"{config.API_URL.value.rstrip('/')}/api/ai/models/{model}", check=False
+        )
+        return http.health_of(response, proves_key=False, proves_model=True)
+
     def media_hosts(self) -> http.MediaHosts:
         # Presigned links carry their own authorisation, so the key is not sent.
         return http.MediaHosts.build(
             MEDIA_HOSTS, [config.API_URL.value], extra=config.MEDIA_HOSTS.value
         )
 
-    def cancel(self, handle: Handle) -> None:
+    def cancel(self, handle: Handle) -> CancelOutcome:
+        # DELETE cancels a queued or in-progress generation; a queued one cost nothing yet,
+        # whether one already processing is billed is not documented (research §5). Its
+        # phase is read first, so the refund follows what Oxen had done with it.
+        try:
+            phase = self.poll(handle).phase
+        except ProviderError:
+            phase = None
+        if phase in (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED):
+            return CancelOutcome.CANNOT_STOP  # over already
         with contextlib.suppress(NotFoundError):  # nothing left to stop
             self._send("DELETE", f"{_queue()}/{handle.provider_job_id}")
+        return CancelOutcome.STOPPED if phase == Phase.QUEUED else CancelOutcome.STOP_REQUESTED
 
     # ----------------------------------------------------------------------- building
 
