@@ -12,7 +12,10 @@ from studio.models import Job
 from studio.providers.fal.client import FalProvider
 from tests.factories import photo, upload
 
-KEYS = {"FAL_KEY": "k1", "GEMINI_API_KEY": "k2", "AIMLAPI_KEY": "k3", "OXEN_API_KEY": "k4"}
+KEYS = {
+    "FAL_KEY": "k1", "GEMINI_API_KEY": "k2", "AIMLAPI_KEY": "k3", "OXEN_API_KEY": "k4",
+    "GEMINI_VEO_MODEL": "veo-3.1-lite-generate-001",  # a model an operator set: offered
+}  # fmt: skip
 
 
 @pytest.fixture
