@@ -18,7 +18,7 @@ from django_q.tasks import async_task
 from studio import health, pricing, quotas
 from studio.models import Job
 from studio.providers.capabilities import preflight
-from studio.providers.registry import label, provider_classes
+from studio.providers.registry import capabilities_of, label, provider_classes
 
 
 def wanted(job: Job) -> bool:
@@ -28,6 +28,8 @@ def wanted(job: Job) -> bool:
 def candidates(job: Job) -> list[tuple[str, pricing.Quote]]:
     limits = quotas.limits_of(job.creator)
     options = job.options
+    if job.seed_drawn:  # Studio's pick, not the creator's: any provider may make it
+        options = options.replace(seed=None)
     unavailable = health.unavailable_reasons()
     found = []
     for name, cls in provider_classes().items():
@@ -51,6 +53,7 @@ def move_on(job: Job, reason: str) -> bool:
         return False
     was = label(job.provider)
     for name, quote in candidates(job):
+        seed = job.seed if not job.seed_drawn or capabilities_of(name).seed else None
         try:
             with transaction.atomic():
                 quotas.reprice(job, quote.cost, reason=f"failed over from {job.provider}")
@@ -59,6 +62,8 @@ def move_on(job: Job, reason: str) -> bool:
                     Job.Status.QUEUED,
                     provider=name,
                     failed_over_from=job.provider,
+                    seed=seed,
+                    seed_drawn=job.seed_drawn and seed is not None,
                     price_per_second=quote.usd_per_second,
                     estimated_cost=quote.cost,
                     lease_until=None,

@@ -25,7 +25,7 @@ from studio import leases
 from studio.models import Price, ProviderStatus
 from studio.providers.base import HealthCheck, ProviderError
 from studio.providers.registry import LABELS, get_provider, label
-from studio.secrets import scrub
+from studio.redaction import scrub
 
 log = logging.getLogger(__name__)
 

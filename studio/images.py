@@ -104,8 +104,11 @@ class Upload(Protocol):
 
 
 class HasSize(Protocol):
-    width: int
-    height: int
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def height(self) -> int: ...
 
 
 @dataclass(frozen=True)

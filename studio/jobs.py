@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import tempfile
 import uuid
 from collections.abc import Iterable
@@ -30,7 +31,7 @@ from django_q.tasks import async_task
 
 from studio import failover, health, leases, pacing, pricing, quotas, video
 from studio.models import Clip, Job
-from studio.options import Aspect, ClipOptions
+from studio.options import MAX_SEED, Aspect, ClipOptions
 from studio.providers.base import (
     Billing,
     CancelOutcome,
@@ -46,8 +47,8 @@ from studio.providers.base import (
     reference_for,
 )
 from studio.providers.http import said
-from studio.providers.registry import get_provider
-from studio.secrets import scrub
+from studio.providers.registry import capabilities_of, get_provider
+from studio.redaction import scrub
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +93,14 @@ def create_jobs(
     allow_failover: bool = False,
 ) -> list[Job]:
     """One job per options in `batch`, reserved together: all of them are accepted, or none
-    (QuotaExceeded). More than one share a batch id."""
+    (QuotaExceeded). More than one share a batch id. A seed left empty is Studio's to pick
+    (where the provider takes one), and the job shows it: a clip worth making again can be."""
     batch_id = uuid.uuid4() if len(batch) > 1 else None
     made = []
     for options in batch:
+        drawn = options.seed is None and capabilities_of(provider).seed
+        if drawn:
+            options = options.replace(seed=secrets.randbelow(MAX_SEED + 1))
         price = pricing.quote(provider, options)
         made.append(
             Job.objects.create(
@@ -103,6 +108,7 @@ def create_jobs(
                 batch=batch_id,
                 provider=provider,
                 **options.columns(),
+                seed_drawn=drawn,
                 allow_failover=allow_failover,
                 price_per_second=price.usd_per_second,
                 estimated_cost=price.cost,

@@ -113,6 +113,9 @@ class Job(models.Model):
     framing = models.CharField(max_length=4, choices=Framing.choices, blank=True)
     audio = models.BooleanField(default=True)
     seed = models.PositiveBigIntegerField(null=True, blank=True)
+    # Left empty by the creator, the seed is Studio's pick (shown, so a clip can be made
+    # again); such a job may still fail over to a provider that takes no seed.
+    seed_drawn = models.BooleanField(default=False)
     provider = models.CharField(max_length=20)
     # The price the job was charged at, kept however the price table changes later.
     price_per_second = models.DecimalField(

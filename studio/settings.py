@@ -133,7 +133,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     # No key, token or secret is ever written to the log (studio/secrets.py).
-    "filters": {"scrub": {"()": "studio.secrets.ScrubbingFilter"}},
+    "filters": {"scrub": {"()": "studio.redaction.ScrubbingFilter"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["scrub"]}
     },

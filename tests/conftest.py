@@ -3,6 +3,7 @@ import os
 import pytest
 
 from tests import postgres
+from tests.browser import browser, page, studio_url  # noqa: F401 (the browser tests' fixtures)
 from tests.factories import make_creator
 
 

@@ -95,3 +95,10 @@ def price_of(*, provider: str, seconds: int, **fields):
     from studio import pricing
 
     return pricing.quote(provider, clip_options(duration=seconds, **fields)).cost
+
+
+def radio(html: str, name: str, value: str) -> str:
+    """The radio button of choice `value` of field `name` on a page (its whole tag)."""
+    import re
+
+    return re.search(rf'<input type="radio" name="{name}" value="{value}"[^>]*>', html).group(0)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from studio import failover, following, jobs, pacing
 from studio.models import Job, LedgerEntry, Usage
 from studio.providers.base import TransientError
+from studio.templatetags.studio_jobs import seed_text
 from tests.emulator import new_job, submitted, use_emulator
 
 
@@ -182,6 +183,24 @@ def test_a_provider_marked_down_moves_an_opted_in_job_to_the_next_that_fits(
     assert sorted(kinds) == ["reprice", "reserve"]
     page = signed_in.get(reverse("job", args=[job.pk])).content.decode()
     assert "Gemini API (moved from fal.ai)" in page
+
+
+def test_a_seed_studio_picked_moves_to_a_provider_without_seeds_and_a_chosen_one_does_not(
+    failover_on, creator, settings
+):
+    settings.STUDIO_PROVIDERS_DOWN = ["fal"]
+    picked = new_job(creator, "fal", mode="text", allow_failover=True, duration=8)
+    assert picked.seed is not None and picked.seed_drawn
+    chosen = new_job(creator, "fal", mode="text", allow_failover=True, duration=8, seed=7)
+    assert not chosen.seed_drawn
+    for job in (picked, chosen):
+        jobs.submit(job.pk)
+        job.refresh_from_db()
+    # Gemini takes no seed: Studio's pick is dropped there, and the job says so.
+    assert (picked.provider, picked.seed, picked.seed_drawn) == ("gemini", None, False)
+    assert seed_text(picked) == "none: Gemini API takes no seed"
+    # The creator's own seed must be honoured: only a provider that takes one will do.
+    assert (chosen.provider, chosen.seed, seed_text(chosen)) == ("oxen", 7, "7")
 
 
 def test_the_create_page_offers_failover_only_when_the_site_allows_it(signed_in, settings):

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from studio.models import Job
 from studio.providers.fal.client import FalProvider
-from tests.factories import photo, upload
+from tests.factories import photo, radio, upload
 
 KEYS = {
     "FAL_KEY": "k1", "GEMINI_API_KEY": "k2", "AIMLAPI_KEY": "k3", "OXEN_API_KEY": "k4",
@@ -36,14 +36,17 @@ def data(html: str, name: str) -> dict:
 
 
 def price_row(html: str, provider: str) -> str:
-    return re.search(rf'<tr[^>]*data-provider="{provider}".*?</tr>', html, re.S).group(0)
+    """The provider's price (or why it cannot make the clip) on its card in the chooser: the
+    rest of the line its price span starts."""
+    return re.search(rf'class="provider-price" id="price-{provider}"[^>]*>(.*)', html).group(1)
 
 
 def test_a_provider_without_a_key_is_shown_unavailable_with_the_reason(signed_in, settings):
     settings.FAL_KEY = ""
     page = signed_in.get(reverse("create")).content.decode()
-    assert re.search(r'<option value="fal"[^>]*disabled[^>]*>fal.ai \(unavailable\)', page)
-    assert "Set FAL_KEY to use fal.ai." in price_row(page, "fal")
+    assert " disabled" in radio(page, "provider", "fal")
+    assert "not set up on this Studio" in price_row(page, "fal")
+    assert "FAL_KEY" not in page  # the operator's words stay in the admin
 
 
 def test_choosing_an_unavailable_provider_is_refused_with_the_reason(signed_in, settings):
@@ -54,7 +57,7 @@ def test_choosing_an_unavailable_provider_is_refused_with_the_reason(signed_in, 
          "resolution": "720p", "aspect": "16:9"},
     )  # fmt: skip
     assert response.context["form"].errors["provider"] == [
-        "fal.ai is not available: Set FAL_KEY to use fal.ai."
+        "fal.ai is not available: not set up on this Studio."
     ]
     assert not Job.objects.exists()
 
@@ -69,25 +72,34 @@ def test_prices_are_shown_side_by_side_for_the_current_options(signed_in, keys):
     assert "$0.64" in price_row(html, "fal")
 
 
-def test_switching_provider_keeps_valid_choices_and_fixes_the_rest(signed_in, keys):
+def test_switching_provider_keeps_every_value_and_offers_the_fixes(signed_in, keys):
     html = panel(signed_in, provider="fal", rendered_for="local", duration="4", resolution="1080p")
-    assert data(html, "apply") == {"duration": 8}
-    assert 'class="problem"' not in html
-    assert "8 s at 1080p" in html
+    assert data(html, "apply") == {}  # nothing changes under the creator
+    assert "fal.ai makes 1080p clips only 8 s long" in html
+    assert 'data-fix="{&quot;duration&quot;: 8}">Use 8 s</button>' in html
+    assert 'data-testid="estimate"' not in html  # no price for a clip fal would refuse
+    assert "Fix what fal.ai can&#x27;t make first." in html
     html = panel(signed_in, provider="local", rendered_for="fal", duration="6", resolution="720p")
     assert data(html, "apply") == {}
-
-
-def test_switching_to_gemini_turns_sound_on_and_clears_the_seed(signed_in, keys):
-    html = panel(signed_in, provider="gemini", rendered_for="local", audio="", seed="42")
-    assert data(html, "apply") == {"audio": True, "seed": None}
     assert 'class="problem"' not in html
 
 
-def test_switching_to_oxen_in_first_last_mode_asks_the_page_to_change_mode(signed_in, keys):
+def test_switching_to_gemini_keeps_silence_and_the_seed_explained(signed_in, keys):
+    html = panel(signed_in, provider="gemini", rendered_for="local", audio="", seed="42")
+    assert data(html, "apply") == {}
+    assert "Gemini API always adds sound" in html
+    assert "Gemini API takes no seed" in html
+    assert 'data-fix="{&quot;audio&quot;: true}">Turn sound on</button>' in html
+    assert 'data-fix="{&quot;seed&quot;: null}">Clear the seed</button>' in html
+    # Both at once, as one more button.
+    assert 'data-fix="{&quot;audio&quot;: true, &quot;seed&quot;: null}">Use everything' in html
+
+
+def test_switching_to_oxen_in_first_last_mode_keeps_the_mode_and_offers_image(signed_in, keys):
     html = panel(signed_in, provider="oxen", rendered_for="local", mode="first_last")
-    assert data(html, "apply") == {"mode": "image"}
-    assert data(html, "disabled")["mode"] == ["first_last"]
+    assert data(html, "apply") == {}
+    assert "Oxen.ai cannot make first and last frame clips" in html
+    assert data(html, "disabled")["mode"] == ["first_last"]  # the page keeps it while chosen
 
 
 def test_what_the_provider_would_refuse_is_explained_with_a_fix(signed_in, keys):

@@ -26,7 +26,8 @@ def emulator(settings):
 
 def test_without_a_key_aimlapi_says_how_to_enable_it(settings):
     settings.AIMLAPI_KEY = ""
-    assert AimlapiProvider().unavailable_reason() == "Set AIMLAPI_KEY to use AI/ML API."
+    assert AimlapiProvider().missing_setup() == "Set AIMLAPI_KEY to use AI/ML API."
+    assert AimlapiProvider().unavailable_reason() == "not set up on this Studio"
 
 
 def test_the_request_follows_the_documented_models_schema(emulator, creator):

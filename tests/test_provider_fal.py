@@ -26,7 +26,8 @@ def image(creator):
 
 def test_without_a_key_fal_says_how_to_enable_it(settings):
     settings.FAL_KEY = ""
-    assert FalProvider().unavailable_reason() == "Set FAL_KEY to use fal.ai."
+    assert FalProvider().missing_setup() == "Set FAL_KEY to use fal.ai."
+    assert FalProvider().unavailable_reason() == "not set up on this Studio"
 
 
 def test_an_image_job_uploads_the_still_then_submits_fal_shaped_input(emulator, creator, image):

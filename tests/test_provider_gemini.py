@@ -20,7 +20,8 @@ def emulator(settings):
 def test_without_a_key_gemini_says_how_to_enable_it(settings):
     settings.GEMINI_VEO_MODEL = "veo-3.1-lite-generate-001"
     settings.GEMINI_API_KEY = ""
-    assert GeminiProvider().unavailable_reason() == "Set GEMINI_API_KEY to use the Gemini API."
+    assert GeminiProvider().missing_setup() == "Set GEMINI_API_KEY to use the Gemini API."
+    assert GeminiProvider().unavailable_reason() == "not set up on this Studio"
 
 
 def test_the_request_has_the_image_inline_and_no_seed_or_audio_switch(emulator, creator):

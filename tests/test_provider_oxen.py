@@ -27,7 +27,8 @@ def emulator(settings):
 
 def test_without_a_key_oxen_says_how_to_enable_it(settings):
     settings.OXEN_API_KEY = ""
-    assert OxenProvider().unavailable_reason() == "Set OXEN_API_KEY to use Oxen.ai."
+    assert OxenProvider().missing_setup() == "Set OXEN_API_KEY to use Oxen.ai."
+    assert OxenProvider().unavailable_reason() == "not set up on this Studio"
 
 
 def test_the_request_is_oxen_shaped(emulator, creator):

@@ -17,7 +17,15 @@ from studio.providers.base import (
     ProviderError,
     SubmitUncertainError,
 )
-from tests.factories import create_job, create_jobs, make_creator, price_of, set_price, text_job
+from tests.factories import (
+    create_job,
+    create_jobs,
+    make_creator,
+    price_of,
+    radio,
+    set_price,
+    text_job,
+)
 
 
 def fal_job(creator, duration=8):
@@ -367,8 +375,9 @@ def test_site_defaults_limit_providers_for_creators_without_their_own(creator, s
 def test_the_form_disables_what_the_account_may_not_use(signed_in, creator):
     Quota.objects.create(creator=creator, allowed_providers=["local"], allowed_resolutions=["720p"])
     page = signed_in.get(reverse("create")).content.decode()
-    assert '<option value="fal" disabled>' in page
-    assert '<option value="1080p" disabled>' in page
+    assert " disabled" in radio(page, "provider", "fal")
+    assert " disabled" in radio(page, "resolution", "1080p")
+    assert " disabled" not in radio(page, "resolution", "720p")
     panel = signed_in.get(
         reverse("options"), {"provider": "fal", "duration": "8", "resolution": "720p"}
     ).content.decode()

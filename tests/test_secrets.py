@@ -12,7 +12,7 @@ import httpx
 import pytest
 from django.urls import reverse
 
-from studio import secrets
+from studio import redaction
 from studio.models import Job
 from tests.emulator import finished, new_job, submitted, use_emulator
 
@@ -90,7 +90,7 @@ def test_a_retry_logged_with_the_providers_words_is_scrubbed_too(
 
 def test_tokens_learned_at_run_time_are_scrubbed(settings):
     token = "ya29.a0AfH6SMBx-learned-bearer-token"
-    assert secrets.scrub(f"Bearer {token}") == f"Bearer {token}"
-    secrets.remember(token)
-    assert secrets.scrub(f"Bearer {token}") == "Bearer [redacted]"
-    assert secrets.scrub("a short word") == "a short word"  # nothing under 8 characters
+    assert redaction.scrub(f"Bearer {token}") == f"Bearer {token}"
+    redaction.remember(token)
+    assert redaction.scrub(f"Bearer {token}") == "Bearer [redacted]"
+    assert redaction.scrub("a short word") == "a short word"  # nothing under 8 characters

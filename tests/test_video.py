@@ -157,10 +157,23 @@ def test_output_size(aspect, resolution, image_size, expected):
         ("pan right, then zoom in", "pan_right"),
         ("a cat asleep on a windowsill", "push_in"),
         ("span leftover zoomindex", "push_in"),  # whole words only
+        ("Camera orbits around the subject.", "orbit"),
+        ("circling around the statue", "orbit"),
+        ("Static camera, locked off.", "static"),
+        ("a locked-off shot of the square", "static"),
+        ("Handheld camera, gentle sway.", "handheld"),
+        ("hand-held through the market", "handheld"),
     ],
 )
 def test_motion_for_prompt(prompt, expected):
     assert motion_for_prompt(prompt) == expected
+
+
+def test_each_camera_move_chip_drives_its_own_motion():
+    from studio.web.panel import CAMERA_MOVES
+
+    motions = [motion_for_prompt(f"A harbour at dawn. {phrase}") for _, phrase in CAMERA_MOVES]
+    assert sorted(motions) == sorted(MOTIONS)
 
 
 def test_every_motion_can_be_named():
@@ -291,6 +304,23 @@ def test_push_in_and_pull_out_zoom_about_the_centre(tmp: Path):
     assert reach(push[-1]) > reach(push[0]) * 1.06
     assert reach(pull[-1]) < reach(pull[0]) / 1.06
     assert reach(push[0]) == pytest.approx(reach(pull[-1]), abs=0.2)
+
+
+def test_static_stays_and_orbit_arcs_and_handheld_sways(tmp: Path):
+    def path(motion):
+        frames = lumas(render(tmp, motion, photo(), motion=motion))
+        return np.array([blob_position(f) for f in frames])
+
+    still = path("static")
+    assert np.abs(still - still[0]).max() < 0.2
+    orbit = path("orbit")
+    assert orbit[-1][0] - orbit[0][0] < -5  # sweeps across, the scene drifting the other way
+    middle = orbit[len(orbit) // 2][1]
+    assert middle - max(orbit[0][1], orbit[-1][1]) > 1  # and rises on an arc, then settles
+    sway = path("handheld")
+    turns = np.sum(np.diff(np.sign(np.diff(sway[:, 0]))) != 0)
+    assert turns >= 4  # back and forth, not one way
+    assert np.abs(sway - sway[0]).max() < 12  # and only a little
 
 
 def test_motion_is_eased_in_and_out(tmp: Path):

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from studio.options import ClipOptions, Mode
 from studio.providers.capabilities import Capabilities
 from studio.providers.webhooks import Delivery, NotConfigured
-from studio.secrets import scrub
+from studio.redaction import scrub
 
 
 class Billing(StrEnum):
@@ -239,9 +239,14 @@ class Provider:
     capabilities: ClassVar[Capabilities] = Capabilities(label="This provider")
     prices: ClassVar[tuple[PriceRow, ...]] = ()
 
-    def unavailable_reason(self) -> str:
-        """Empty when the provider can be used; otherwise why not, for the creator."""
+    def missing_setup(self) -> str:
+        """What an operator must set before this provider can be used ("" when it is set
+        up), e.g. "Set FAL_KEY to use fal.ai." (the admin, health checks)."""
         return ""
+
+    def unavailable_reason(self) -> str:
+        """Why creators cannot use it now, in their words ("" when they can)."""
+        return "not set up on this Studio" if self.missing_setup() else ""
 
     def submit(self, request: GenerationRequest) -> Handle:
         raise NotImplementedError

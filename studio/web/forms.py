@@ -72,12 +72,20 @@ def variations(
     ]
 
 
+class StillIdForm(forms.Form):
+    """The id of a still already on the page, sent along with an upload."""
+
+    image_id = forms.IntegerField(required=False, min_value=1)
+
+
 def _choice_error(what: str, allowed: str) -> dict[str, str]:
     return {"invalid_choice": f"{what} must be {allowed}; %(value)s is not allowed."}
 
 
-class LimitedSelect(forms.Select):
-    """A select whose choices the chosen provider cannot make are shown but disabled."""
+class LimitedChoice(forms.RadioSelect):
+    """Choices as radio buttons (the page draws them as segments, tiles or cards); those the
+    chosen provider cannot make are shown but disabled, except the one chosen: it stays, and
+    is sent, so a provider switch never drops it (the panel explains it and offers the fix)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -85,7 +93,7 @@ class LimitedSelect(forms.Select):
 
     def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         option = super().create_option(name, value, *args, **kwargs)
-        if str(value) in self.disabled_values:
+        if str(value) in self.disabled_values and not option["selected"]:
             option["attrs"]["disabled"] = True
         return option
 
@@ -102,7 +110,7 @@ class JobForm(forms.Form):
     mode = forms.ChoiceField(
         choices=Mode.choices,
         initial=DEFAULTS.mode,
-        widget=LimitedSelect,
+        widget=LimitedChoice,
         error_messages=_choice_error("Mode", "image, text or first_last"),
     )
     image = forms.FileField(
@@ -122,10 +130,12 @@ class JobForm(forms.Form):
     last_frame_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
     prompt = forms.CharField(
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Slow push in as the mist lifts"}),
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "Describe the motion: slow push in as the mist lifts"}
+        ),
         error_messages={"required": "Write a prompt: describe the motion you want."},
-        help_text="Name a camera move (push in, pull out, pan left/right, tilt up/down) "
-        "to steer the local renderer.",
+        help_text="Describe what moves and how the camera moves; a camera move below writes "
+        "one in.",
     )
     negative_prompt = forms.CharField(
         max_length=1000,
@@ -134,29 +144,34 @@ class JobForm(forms.Form):
     )
     provider = forms.ChoiceField(
         choices=_all_providers,
-        widget=LimitedSelect,
+        widget=LimitedChoice,
         error_messages=_choice_error("Provider", "one of those listed"),
     )
     duration = forms.TypedChoiceField(
-        choices=[(d, f"{d} seconds") for d in DURATIONS],
+        choices=[(d, f"{d} s") for d in DURATIONS],
         coerce=int,
         initial=DEFAULTS.duration,
-        widget=LimitedSelect,
+        widget=LimitedChoice,
         error_messages=_choice_error("Duration", "4, 6 or 8 seconds"),
     )
     resolution = forms.ChoiceField(
         choices=Resolution.choices,
         initial=DEFAULTS.resolution,
-        widget=LimitedSelect,
+        widget=LimitedChoice,
         error_messages=_choice_error("Resolution", "720p or 1080p"),
     )
     aspect = forms.ChoiceField(
         choices=Aspect.choices,
         initial=DEFAULTS.aspect,
-        widget=LimitedSelect,
+        widget=LimitedChoice,
         error_messages=_choice_error("Aspect ratio", "16:9, 9:16 or auto"),
     )
-    audio = forms.BooleanField(required=False, initial=DEFAULTS.audio, label="Generate audio")
+    audio = forms.BooleanField(
+        required=False,
+        initial=DEFAULTS.audio,
+        label="Sound",
+        widget=forms.CheckboxInput(attrs={"role": "switch"}),
+    )
     seed = forms.IntegerField(
         required=False,
         min_value=0,
@@ -227,10 +242,7 @@ class JobForm(forms.Form):
         provider = self.fields["provider"]
         assert isinstance(provider, forms.ChoiceField)
         provider.widget.disabled_values = set(self.unavailable)
-        provider.choices = [
-            (name, f"{label} (unavailable)" if name in self.unavailable else label)
-            for name, label in _all_providers()
-        ]
+        provider.choices = _all_providers()
 
     # ----------------------------------------------------------------------- cleaning
 
@@ -238,7 +250,7 @@ class JobForm(forms.Form):
         name: str = self.cleaned_data["provider"]
         if name in self.unavailable:
             raise forms.ValidationError(
-                f"{LABELS[name]} is not available: {self.unavailable[name]}"
+                f"{LABELS[name]} is not available: {self.unavailable[name].rstrip('.')}."
             )
         return name
 
@@ -379,7 +391,7 @@ class JobForm(forms.Form):
         }
         for name, values in disabled.items():
             widget = self.fields[name].widget
-            assert isinstance(widget, LimitedSelect)
+            assert isinstance(widget, LimitedChoice)
             widget.disabled_values = values
 
     def disabled_choices(self) -> dict[str, list[str]]:
@@ -387,7 +399,7 @@ class JobForm(forms.Form):
         return {
             name: sorted(field.widget.disabled_values)
             for name, field in self.fields.items()
-            if isinstance(field.widget, LimitedSelect) and name != "provider"
+            if isinstance(field.widget, LimitedChoice) and name != "provider"
         }
 
     @property

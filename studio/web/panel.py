@@ -1,6 +1,9 @@
 """The create page's options panel: for the options chosen so far, what the provider can make,
-what it would refuse (with one-click fixes), the price, the meter, and every provider's
-price for the same clip. The page asks for it on every change (views.options).
+what it would refuse (with one-click fixes), the one price, what is left this month, and the
+same clip at every provider. The page asks for it on every change (views.options).
+
+One price function (pricing.quote) gives every figure: the estimate, the batch's total and
+each provider's row price exactly the options as chosen, never an adapted copy.
 """
 
 from __future__ import annotations
@@ -15,52 +18,117 @@ from studio.providers.capabilities import adapt, preflight
 from studio.providers.registry import LABELS, capabilities_of, provider_class
 from studio.web.forms import JobForm
 
+# The camera moves the create page offers as chips: each writes one phrase into the prompt,
+# which every provider reads and the local renderer moves by (renderer.motion_for_prompt).
+CAMERA_MOVES = (
+    ("Push in", "Slow push in."),
+    ("Pull out", "Slow pull out."),
+    ("Pan left", "Camera pans left."),
+    ("Pan right", "Camera pans right."),
+    ("Tilt up", "Camera tilts up."),
+    ("Tilt down", "Camera tilts down."),
+    ("Orbit", "Camera orbits around the subject."),
+    ("Static", "Static camera, locked off."),
+    ("Handheld", "Handheld camera, gentle sway."),
+)
 
-def context(form: JobForm, *, switched_from: str = "") -> dict[str, Any]:
+
+def camera_moves() -> list[dict[str, str]]:
+    return [{"label": label, "phrase": phrase} for label, phrase in CAMERA_MOVES]
+
+
+def context(form: JobForm, *, switched_from: str = "", panel_only: bool = False) -> dict[str, Any]:
     """The panel's template context for `form` (bound and cleaned, or unbound).
 
-    When the creator just switched provider (`switched_from` names the one the panel was
-    drawn for), the options are adapted to the new one, keeping every choice it can make,
-    and `apply` tells the page which fields to change."""
+    A provider switch keeps every value: what the new provider cannot make stays as it is,
+    explained and marked, with its one-click fix (and `apply` stays empty: nothing changes
+    under the creator)."""
     provider = str(form.data.get("provider", "")) if form.is_bound else _initial_provider(form)
     meter = quotas.meter(form.creator)
+    base = {"meter": meter, "panel_only": panel_only, "apply": "{}"}
     if provider not in LABELS:
-        return {
-            "meter": meter,
-            "estimate": None,
-            "problems": [],
-            "prices": [],
-            "provider": provider,
-        }
+        return {**base, "estimate": None, "problems": [], "prices": [], "provider": provider}
     form.limit_to(provider)
     chosen = form.options
-    changes: dict[str, Any] = {}
-    if switched_from and switched_from != provider:
-        adapted = adapt(chosen, capabilities_of(provider))
-        changes = adapted.changes_from(chosen)
-        chosen = adapted
-    estimate = _price(provider, chosen) if _priceable(form) else None
+    caps = capabilities_of(provider)
+    problems = preflight(caps, chosen)
+    # Several fixes at once, as one more button: everything the provider would change.
+    fix_all = (
+        adapt(chosen, caps).changes_from(chosen) if sum(bool(p.fix) for p in problems) > 1 else {}
+    )
+    unavailable = form.unavailable.get(provider, "")
+    estimate = _price(provider, chosen) if _priceable(form) and not problems else None
+    batch = _batch(form, provider, chosen) if estimate is not None else None
+    label = LABELS[provider]
     return {
-        "meter": meter,
+        **base,
         "provider": provider,
+        "provider_label": label,
         "free": provider_class(provider).free,
         "chosen": chosen,
         "estimate": estimate,
-        "batch": _batch(form, provider, chosen) if estimate is not None else None,
-        "problems": preflight(capabilities_of(provider), chosen),
-        "prices": [
-            {
-                "name": name,
-                "label": label,
-                "unavailable": form.unavailable.get(name, ""),
-                "price": _price(name, adapt(chosen, capabilities_of(name))),
-            }
-            for name, label in LABELS.items()
-        ],
-        # The page applies these to its own fields, which are never replaced under the creator.
-        "apply": json.dumps(changes),
+        "batch": batch,
+        "problems": problems,
+        "fix_all": json.dumps(fix_all) if fix_all else "",
+        "blocked": _blocked(label, unavailable, problems, estimate, batch, chosen, meter),
+        "seed_note": _seed_note(label, caps.seed),
+        "prices": [_row(form, name, chosen) for name in LABELS],
         "disabled": json.dumps(form.disabled_choices()),
+        "switched": bool(switched_from and switched_from != provider),
     }
+
+
+def _row(form: JobForm, name: str, chosen: ClipOptions) -> dict[str, Any]:
+    """One provider's row: the price of exactly this clip there, or why it cannot make it."""
+    found = preflight(capabilities_of(name), chosen)
+    return {
+        "name": name,
+        "label": LABELS[name],
+        "unavailable": form.unavailable.get(name, ""),
+        "cannot": found[0].message if found else "",
+        "price": None if found else _price(name, chosen),
+    }
+
+
+def _blocked(
+    label: str,
+    unavailable: str,
+    problems: list[Any],
+    estimate: Decimal | None,
+    batch: dict[str, Any] | None,
+    chosen: ClipOptions,
+    meter: quotas.Meter,
+) -> str:
+    """Why Generate is off now, in one line, or "" when it is on."""
+    if unavailable:
+        return f"{label} is not available: {unavailable.rstrip('.')}."
+    if meter.limits.suspended:
+        return "Your account is suspended; ask the studio's admin."
+    if problems:
+        return f"Fix what {label} can't make first."
+    if estimate is None:
+        return ""
+    count = batch["count"] if batch else 1
+    cost = batch["total"] if batch and batch["total"] is not None else estimate
+    seconds = chosen.duration * count
+    clips = "This clip" if count == 1 else f"These {count} clips"
+    if cost > meter.usd_left:
+        verb = "costs" if count == 1 else "cost"
+        return f"{clips} {verb} ${cost}; ${meter.usd_left:.2f} is left this month."
+    seconds_left = max(0, meter.limits.monthly_seconds - meter.seconds)
+    if seconds > seconds_left:
+        verb = "is" if count == 1 else "are"
+        return f"{clips} {verb} {seconds} s; {seconds_left} s of video is left this month."
+    return ""
+
+
+def _seed_note(label: str, takes_seed: bool) -> str:
+    if takes_seed:
+        return (
+            f"{label}: the same seed makes the same clip. Left empty, Studio picks one and "
+            "shows it on the job, so a clip you like can be made again."
+        )
+    return f"{label} takes no seed, so each clip differs."
 
 
 def _initial_provider(form: JobForm) -> str:

@@ -25,7 +25,7 @@ from studio.options import Aspect
 from studio.providers.registry import LABELS, get_provider
 from studio.providers.webhooks import Refused
 from studio.web import media, panel
-from studio.web.forms import JobForm
+from studio.web.forms import JobForm, StillIdForm
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,24 @@ def create(request: CreatorRequest) -> HttpResponse:
             return redirect("batch", batch=made[0].batch)
     else:
         form = JobForm(creator=request.user)
-    context = {"form": form, "stills": form.kept_stills(), **panel.context(form)}
+    context = {
+        "form": form,
+        "stills": form.kept_stills(),
+        "camera_moves": panel.camera_moves(),
+        "recent_prompts": _recent_prompts(request.user),
+        **panel.context(form),
+    }
     return render(request, "studio/create.html", context)
+
+
+def _recent_prompts(creator: User, count: int = 6) -> list[str]:
+    """The creator's last few prompts, newest first, each once."""
+    seen: dict[str, None] = {}
+    for prompt in creator.jobs.order_by("-created_at").values_list("prompt", flat=True)[:50]:
+        seen.setdefault(prompt.strip(), None)
+        if len(seen) == count:
+            break
+    return [prompt for prompt in seen if prompt]
 
 
 @login_required
@@ -70,7 +86,9 @@ def options(request: CreatorRequest) -> HttpResponse:
     """The options panel for the choices so far (studio/web/panel.py)."""
     form = JobForm(request.GET, creator=request.user)
     form.is_valid()  # the panel explains problems its own way; the form's words come at submit
-    context = panel.context(form, switched_from=request.GET.get("rendered_for", ""))
+    context = panel.context(
+        form, switched_from=request.GET.get("rendered_for", ""), panel_only=True
+    )
     return render(request, "studio/create.html#options", context)
 
 
@@ -84,15 +102,27 @@ def upload_still(request: CreatorRequest, role: str) -> HttpResponse:
     upload = request.FILES.get(role)
     if upload is None:
         context["error"] = "Choose an image file."
+        return render(request, "studio/create.html#still", context)
+    try:
+        normalised = images.normalise(upload, size=upload.size or 0)
+        first = _first_frame(request)
+        if role == "last_frame" and first is not None:
+            # Said at upload, not only at Generate: the last frame must match the first.
+            images.check_last_frame(first, normalised)
+    except images.ImageRejected as exc:
+        context["error"] = str(exc)
     else:
-        try:
-            normalised = images.normalise(upload, size=upload.size or 0)
-        except images.ImageRejected as exc:
-            context["error"] = str(exc)
-        else:
-            context["still"] = images.store(request.user, normalised)
-            context["warnings"] = normalised.warnings
+        context["still"] = images.store(request.user, normalised)
+        context["warnings"] = normalised.warnings
     return render(request, "studio/create.html#still", context)
+
+
+def _first_frame(request: CreatorRequest) -> SourceImage | None:
+    """The image already chosen on the page, sent along with a last frame's upload."""
+    form = StillIdForm(request.POST)
+    if not form.is_valid() or form.cleaned_data["image_id"] is None:
+        return None
+    return request.user.images.filter(pk=form.cleaned_data["image_id"]).first()
 
 
 @login_required

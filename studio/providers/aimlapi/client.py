@@ -90,7 +90,7 @@ class AimlapiProvider(http.HttpProvider):
     capabilities = CAPABILITIES
     prices = PRICES
 
-    def unavailable_reason(self) -> str:
+    def missing_setup(self) -> str:
         return "" if config.KEY.value else "Set AIMLAPI_KEY to use AI/ML API."
 
     # ----------------------------------------------------------------------- protocol

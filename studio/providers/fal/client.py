@@ -77,7 +77,7 @@ class FalProvider(http.HttpProvider):
     capabilities = CAPABILITIES
     prices = PRICES
 
-    def unavailable_reason(self) -> str:
+    def missing_setup(self) -> str:
         return "" if config.KEY.value else "Set FAL_KEY to use fal.ai."
 
     # ----------------------------------------------------------------------- protocol

@@ -58,10 +58,15 @@ class GeminiProvider(http.HttpProvider):
     capabilities = CAPABILITIES
     prices = PRICES
 
+    def missing_setup(self) -> str:
+        if not config.VEO_MODEL.value:
+            return "Set GEMINI_VEO_MODEL to a Veo 3.1 Lite id the Gemini API serves."
+        return "" if config.API_KEY.value else "Set GEMINI_API_KEY to use the Gemini API."
+
     def unavailable_reason(self) -> str:
         if not config.VEO_MODEL.value:
             return "Gemini API no longer offers Veo 3.1 Lite; use Vertex AI."
-        return "" if config.API_KEY.value else "Set GEMINI_API_KEY to use the Gemini API."
+        return super().unavailable_reason()
 
     # ----------------------------------------------------------------------- protocol
 

@@ -31,7 +31,10 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from studio.video import VideoError
 
-MOTIONS = ("push_in", "pull_out", "pan_left", "pan_right", "tilt_up", "tilt_down")
+MOTIONS = (
+    "push_in", "pull_out", "pan_left", "pan_right", "tilt_up", "tilt_down",
+    "orbit", "static", "handheld",
+)  # fmt: skip
 
 SAMPLE_RATE = 48_000
 
@@ -83,6 +86,9 @@ _MOTION_PATTERNS = {
     "pan_right": rf"\b{_PAN}[\s-]+(?:to\s+the\s+)?right(?:wards?)?\b",
     "tilt_up": rf"\b{_TILT}[\s-]+up(?:wards?)?\b",
     "tilt_down": rf"\b{_TILT}[\s-]+down(?:wards?)?\b",
+    "orbit": r"\borbit(?:s|ed|ing)?\b|\b(?:circl|arc)(?:e|es|s|ed|ing)?\s+around\b",
+    "static": r"\bstatic\b|\blocked[\s-]+off\b|\btripod\b",
+    "handheld": r"\bhand[\s-]?held\b",
 }
 _MOTION_RES = {name: re.compile(rx, re.IGNORECASE) for name, rx in _MOTION_PATTERNS.items()}
 
@@ -316,8 +322,18 @@ def _viewport(
             x0 = spare_x * eased
         elif motion == "tilt_up":
             y0 = spare_y * (1 - eased)
-        else:
+        elif motion == "tilt_down":
             y0 = spare_y * eased
+        elif motion == "orbit":
+            # Round the subject: a sweep across with the camera rising and settling on an arc.
+            x0 = spare_x * eased
+            y0 = spare_y * (0.5 - 0.4 * math.sin(math.pi * eased))
+        elif motion == "handheld":
+            # A held camera's gentle, uneven sway about the centre (the same every render).
+            u = 2 * math.pi * eased
+            x0 += spare_x * 0.22 * (math.sin(3.1 * u) + 0.45 * math.sin(7.3 * u + 1.0))
+            y0 += spare_y * 0.22 * (math.sin(2.3 * u + 2.0) + 0.45 * math.sin(5.9 * u))
+        # "static": the window stays centred.
     return (x0, y0, x0 + bw, y0 + bh)
 
 

@@ -59,7 +59,7 @@ class OxenProvider(http.HttpProvider):
     capabilities = CAPABILITIES
     prices = PRICES
 
-    def unavailable_reason(self) -> str:
+    def missing_setup(self) -> str:
         return "" if config.API_KEY.value else "Set OXEN_API_KEY to use Oxen.ai."
 
     # ----------------------------------------------------------------------- protocol
