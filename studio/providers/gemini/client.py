@@ -54,7 +54,7 @@ class GeminiProvider(http.HttpProvider):
 
     # ----------------------------------------------------------------------- protocol
 
-    def submit(self, request: GenerationRequest) -> Handle:
+    def _submit(self, request: GenerationRequest) -> Handle:
         model = config.VEO_MODEL.value or config.VEO_MODEL.default
         url = f"{_base()}/models/{model}:predictLongRunning"
         data = self._json(

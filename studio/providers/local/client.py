@@ -50,7 +50,7 @@ class LocalProvider(Provider):
     runs_here = True
     capabilities = CAPABILITIES
 
-    def submit(self, request: GenerationRequest) -> Handle:
+    def _submit(self, request: GenerationRequest) -> Handle:
         options = request.options
         seed = options.seed if options.seed is not None else zlib.crc32(request.reference.encode())
         spec = {"options": options.to_json(), "seed": seed}
