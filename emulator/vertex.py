@@ -122,10 +122,11 @@ class VertexEmulator(ProviderEmulator):
         self.token_lifetime = 3599
 
     def key_file(self, origin: str, account: str = ACCOUNT) -> str:
-        """A service-account key for `account`, signed-for by this emulator's RSA key, whose
-        token_uri is this emulator's token service; written once per origin."""
+        """The path of a service-account key for `account` in this emulator's RSA key, whose
+        token_uri is the token service at `origin`; written once per account and origin."""
+        slug = re.sub(r"\W+", "-", origin.removeprefix("http://"))
         path = self.key_path if account == ACCOUNT and self.key_path else None
-        path = path or self.key_dir / f"{account}.json"
+        path = path or self.key_dir / f"{account}-{slug}.json"
         if (str(path), origin) not in self._written:
             pem = self.private_key.private_bytes(
                 serialization.Encoding.PEM,
