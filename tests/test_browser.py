@@ -61,6 +61,11 @@ def studio_url(tmp_path_factory):
         "GEMINI_API_URL": f"{emulator_url}/gemini/v1beta",
         "AIMLAPI_URL": f"{emulator_url}/aimlapi",
         "OXEN_API_URL": f"{emulator_url}/oxen",
+        "VERTEX_API_URL": f"{emulator_url}/vertex",
+        "VERTEX_STORAGE_URL": f"{emulator_url}/vertex/storage",
+        # The emulator writes this service-account key when it starts (--vertex-key).
+        "VERTEX_CREDENTIALS": str(var / "vertex-key.json"),
+        "VERTEX_PROJECT": "browser-test",
         "FAL_KEY": "browser-test",
         "GEMINI_API_KEY": "browser-test",
         "AIMLAPI_KEY": "browser-test",
@@ -84,7 +89,8 @@ def studio_url(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     with open(var / "serve.log", "wb") as log:
         emulator = subprocess.Popen(
-            [sys.executable, "-m", "emulator", "--port", str(emulator_port), "--latency", "1"],
+            [sys.executable, "-m", "emulator", "--port", str(emulator_port), "--latency", "1",
+             "--vertex-key", str(var / "vertex-key.json")],
             env=env, cwd=ROOT, stdout=log, stderr=log,
         )  # fmt: skip
         server = subprocess.Popen(
@@ -94,7 +100,8 @@ def studio_url(tmp_path_factory):
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    if httpx.get(f"{url}/healthz").text == "ok":
+                    ready = (var / "vertex-key.json").exists()
+                    if httpx.get(f"{url}/healthz").text == "ok" and ready:
                         break
                 except httpx.TransportError:
                     pass
@@ -383,7 +390,7 @@ def test_switching_provider_changes_options_and_prices(page, studio_url):
     expect(page.locator(".problem")).to_have_count(0)
 
 
-@pytest.mark.parametrize("provider", ["fal", "gemini", "aimlapi", "oxen"])
+@pytest.mark.parametrize("provider", ["fal", "gemini", "vertex", "aimlapi", "oxen"])
 def test_each_hosted_provider_makes_a_clip_from_the_browser(page, studio_url, tmp_path, provider):
     sign_in(page, studio_url)
     image = tmp_path / "coast.jpg"

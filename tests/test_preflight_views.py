@@ -12,7 +12,13 @@ from studio.models import Job
 from studio.providers.fal.client import FalProvider
 from tests.factories import photo, upload
 
-KEYS = {"FAL_KEY": "k1", "GEMINI_API_KEY": "k2", "AIMLAPI_KEY": "k3", "OXEN_API_KEY": "k4"}
+KEYS = {
+    "FAL_KEY": "k1",
+    "GEMINI_API_KEY": "k2",
+    "AIMLAPI_KEY": "k3",
+    "OXEN_API_KEY": "k4",
+    "VERTEX_PROJECT": "p5",  # with application default credentials, looked up at submit
+}
 
 
 @pytest.fixture
@@ -43,6 +49,13 @@ def test_a_provider_without_a_key_is_shown_unavailable_with_the_reason(signed_in
     assert "Set FAL_KEY to use fal.ai." in price_row(page, "fal")
 
 
+def test_vertex_without_a_project_is_shown_unavailable_with_the_reason(signed_in, settings):
+    settings.VERTEX_PROJECT = ""
+    page = signed_in.get(reverse("create")).content.decode()
+    assert re.search(r'<option value="vertex"[^>]*disabled[^>]*>Vertex AI \(unavailable\)', page)
+    assert "Set VERTEX_PROJECT and credentials to use Vertex AI." in price_row(page, "vertex")
+
+
 def test_choosing_an_unavailable_provider_is_refused_with_the_reason(signed_in, settings):
     settings.FAL_KEY = ""
     response = signed_in.post(
@@ -62,8 +75,11 @@ def test_prices_are_shown_side_by_side_for_the_current_options(signed_in, keys):
     assert "$0.40" in price_row(html, "fal")
     assert "$0.40" in price_row(html, "gemini")
     assert "$0.48" in price_row(html, "aimlapi")
-    html = panel(signed_in, provider="local", duration="8", resolution="1080p")
-    assert "$0.64" in price_row(html, "fal")
+    assert "$0.40" in price_row(html, "vertex")
+    html = panel(signed_in, provider="local", duration="8", resolution="1080p", audio="")
+    assert "$0.40" in price_row(html, "fal")
+    assert "$0.40" in price_row(html, "vertex")  # its video-only tier
+    assert "$0.64" in price_row(html, "gemini")  # which always has sound
 
 
 def test_switching_provider_keeps_valid_choices_and_fixes_the_rest(signed_in, keys):
