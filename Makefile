@@ -7,21 +7,25 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # unless SECRET_KEY is already set in the environment.
 LOCAL_ENV = SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}"
 
-# Every hosted provider pointed at the local emulator (python -m emulator).
+# Every hosted provider pointed at the local emulator (python -m emulator). Vertex AI's
+# service-account key is written by the emulator when it starts (--vertex-key).
 EMULATOR = http://127.0.0.1:8765
+EMULATOR_VERTEX_KEY = $(CURDIR)/var/emulator-vertex-key.json
 EMULATED_ENV = FAL_QUEUE_URL=$(EMULATOR)/fal/queue FAL_REST_URL=$(EMULATOR)/fal/rest \
 	GEMINI_API_URL=$(EMULATOR)/gemini/v1beta AIMLAPI_URL=$(EMULATOR)/aimlapi \
 	OXEN_API_URL=$(EMULATOR)/oxen FAL_KEY=emulated GEMINI_API_KEY=emulated \
-	AIMLAPI_KEY=emulated OXEN_API_KEY=emulated
+	AIMLAPI_KEY=emulated OXEN_API_KEY=emulated \
+	VERTEX_API_URL=$(EMULATOR)/vertex VERTEX_STORAGE_URL=$(EMULATOR)/vertex/storage \
+	VERTEX_PROJECT=emulated VERTEX_CREDENTIALS=$(EMULATOR_VERTEX_KEY)
 
 .PHONY: run run-emulated setup test lint bench bench-engine clean postgresql
 
 run: setup
 	$(LOCAL_ENV) $(BIN)/python manage.py serve
 
-# Studio with all four hosted providers answered by the emulator (20 s per clip), offline.
+# Studio with all five hosted providers answered by the emulator (20 s per clip), offline.
 run-emulated: setup
-	$(BIN)/python -m emulator --port 8765 --latency 20 & \
+	$(BIN)/python -m emulator --port 8765 --latency 20 --vertex-key $(EMULATOR_VERTEX_KEY) & \
 		trap 'kill $$!' EXIT INT TERM; \
 		$(LOCAL_ENV) $(EMULATED_ENV) $(BIN)/python manage.py serve
 
