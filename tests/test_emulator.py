@@ -428,6 +428,16 @@ def test_oxen_unknown_generation_is_a_documented_404(emulator, client):
 VERTEX = "/vertex/v1/projects/p/locations/us-central1/publishers/google/models/"
 
 
+def vertex_rendered(emulator, operation: str) -> None:
+    """Wait for the operation's clip itself: a done operation answers with it, and on a busy
+    machine a first render can take longer than a request's timeout."""
+    emulator.job("vertex", operation.rpartition("/")[2]).clip.result(timeout=300)
+    wait_until_done(emulator)
+
+
+CLIP = {"durationSeconds": 4}  # the size the provider tests render too (the cache)
+
+
 @pytest.fixture
 def vertex_bearer(emulator, client):
     """A token from the emulator's token service, got the way Studio gets one."""
@@ -476,16 +486,17 @@ def test_vertex_refuses_unknown_fields_and_wrong_types_at_once(emulator, client,
 
 def test_vertex_operations_are_fetched_with_a_post_never_a_get(emulator, client, vertex_bearer):
     model = f"{emulator.origin}{VERTEX}veo-3.1-lite-generate-001"
-    name = client.post(
-        f"{model}:predictLongRunning", headers=vertex_bearer, json={"instances": [{"prompt": "p"}]}
-    ).json()["name"]
+    body = {"instances": [{"prompt": "p"}], "parameters": CLIP}
+    name = client.post(f"{model}:predictLongRunning", headers=vertex_bearer, json=body).json()[
+        "name"
+    ]
     assert (
         client.get(f"{emulator.origin}/vertex/v1/{name}", headers=vertex_bearer).status_code == 404
     )
     fetch = f"{model}:fetchPredictOperation"
     extra = client.post(fetch, headers=vertex_bearer, json={"operationName": name, "view": 1})
     assert extra.status_code == 400
-    wait_until_done(emulator)
+    vertex_rendered(emulator, name)
     done = client.post(fetch, headers=vertex_bearer, json={"operationName": name}).json()
     assert done["done"] is True
     (clip,) = done["response"]["videos"]
@@ -499,9 +510,9 @@ def test_vertex_writes_to_the_bucket_named_and_storage_wants_the_name_encoded(
     emulator, client, vertex_bearer
 ):
     model = f"{emulator.origin}{VERTEX}veo-3.1-lite-generate-001"
-    body = {"instances": [{"prompt": "p"}], "parameters": {"storageUri": "gs://clips/out/"}}
+    body = {"instances": [{"prompt": "p"}], "parameters": {**CLIP, "storageUri": "gs://clips/out/"}}
     name = client.post(f"{model}:predictLongRunning", headers=vertex_bearer, json=body).json()
-    wait_until_done(emulator)
+    vertex_rendered(emulator, name["name"])
     done = client.post(
         f"{model}:fetchPredictOperation",
         headers=vertex_bearer,
