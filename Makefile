@@ -13,11 +13,13 @@ LOCAL_ENV = SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}"
 run: setup
 	$(LOCAL_ENV) $(BIN)/python manage.py serve
 
-# Studio with every hosted provider answered by the emulator (20 s per clip), offline. The
-# emulator writes the settings that point Studio at it to var/emulator.env.
+# Studio with all five hosted providers answered by the emulator (20 s per clip), offline.
+# The emulator writes the settings that point Studio at it to var/emulator.env (Vertex AI's
+# service-account key to var/emulator-vertex-key.json).
 run-emulated: setup
 	rm -f var/emulator.env
-	$(BIN)/python -m emulator --port 8765 --latency 20 --env-file var/emulator.env & \
+	$(BIN)/python -m emulator --port 8765 --latency 20 --env-file var/emulator.env \
+		--vertex-key var/emulator-vertex-key.json & \
 		trap 'kill $$!' EXIT INT TERM; \
 		while [ ! -f var/emulator.env ]; do sleep 0.1; done; \
 		set -a; . ./var/emulator.env; set +a; \

@@ -1,4 +1,5 @@
-"""A local stand-in for every hosted provider: fal.ai, the Gemini API, AI/ML API and Oxen.ai.
+"""A local stand-in for every hosted provider: fal.ai, the Gemini API, Vertex AI, AI/ML API
+and Oxen.ai.
 
 One stdlib HTTP server, routed by path prefix, speaking each protocol as shared/providers.md
 describes it: the same URL shapes, field names and types, status codes and error bodies. It
@@ -11,6 +12,8 @@ local renderer's `render_clip`.
       FAL_QUEUE_URL   = {origin}/fal/queue
       FAL_REST_URL    = {origin}/fal/rest
       GEMINI_API_URL  = {origin}/gemini/v1beta
+      VERTEX_API_URL  = {origin}/vertex, VERTEX_STORAGE_URL = {origin}/vertex/storage,
+      VERTEX_CREDENTIALS = the service-account key it writes (with any VERTEX_PROJECT)
       AIMLAPI_URL     = {origin}/aimlapi
       OXEN_API_URL    = {origin}/oxen
 
@@ -21,7 +24,9 @@ poll, run (the generation itself), download. Transient kinds (rate_limit, server
 timeout, malformed) fail `fail_times` times per job and stage, then recover (0 = always).
 
 Keys: "invalid" is refused as a bad key and "no-credit" as an account without credit; any
-other non-empty key is accepted.
+other non-empty key is accepted. Vertex AI's key is a service account: its emulator answers
+Google's token service, and service accounts named "invalid" and "no-credit" are refused
+the same two ways (`Emulator.vertex.key_file`).
 
 Webhooks: fal jobs are POSTed fal's signed webhook when they end, Gemini jobs a Standard
 Webhooks `video.generated` event when their clip is made (see `fal.py` and `gemini.py`);
@@ -29,7 +34,7 @@ Webhooks `video.generated` event when their clip is made (see `fal.py` and `gemi
 
 Layout: `server.py` is the core (routing, recording, failures, jobs, rendering, webhooks,
 the HTTP handler); `base.py` what it shares with the provider modules, one per provider
-(`fal.py`, `gemini.py`, `aimlapi.py`, `oxen.py`); `__main__.py` the command.
+(`fal.py`, `gemini.py`, `vertex.py`, `aimlapi.py`, `oxen.py`); `__main__.py` the command.
 
 No Django here: the emulator runs in a test's thread or as `python -m emulator`. It is not
 part of the product: the wheel packages only `studio`, and the Docker image leaves it out.

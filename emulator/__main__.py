@@ -1,7 +1,9 @@
-"""Serve fal.ai, the Gemini API, AI/ML API and Oxen.ai on loopback: every provider, offline.
+"""Serve fal.ai, the Gemini API, Vertex AI, AI/ML API and Oxen.ai on loopback: every
+provider, offline.
 
 python -m emulator [--host 127.0.0.1] [--port 8765] [--latency SECONDS]
                    [--fail KIND[@STAGE]] [--fail-times N] [--hang S] [--retry-after S]
+                   [--vertex-key PATH]
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from emulator.base import KINDS, NO_CREDIT_KEY, REJECTED_KEY, STAGES
 from emulator.server import Emulator
@@ -18,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m emulator",
         description=(
-            "Run the provider emulator: all four hosted-provider protocols on one port, with "
+            "Run the provider emulator: all five hosted-provider protocols on one port, with "
             "real MP4s, queue positions, and failures on demand ([fail:KIND] in a prompt)."
         ),
     )
@@ -55,6 +58,11 @@ def main(argv: list[str] | None = None) -> None:
         help="also write the settings that point Studio here (and a key for each provider) "
         "to PATH, one NAME=value a line, for a shell or a test to read",
     )
+    parser.add_argument(
+        "--vertex-key",
+        metavar="PATH",
+        help="where to write Vertex AI's service-account key (default: a temporary folder)",
+    )
     args = parser.parse_args(argv)
     try:
         emulator = Emulator(
@@ -66,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     except ValueError as exc:
         sys.exit(str(exc))
+    if args.vertex_key:
+        emulator.vertex.key_path = Path(args.vertex_key).resolve()
     origin = f"http://{args.host}:{args.port}"
     # Flushed at once: written to a file (a test's log), it would wait in the buffer until exit.
     say(f"Provider emulator on {origin} (Ctrl-C to stop). Point Studio at it:")
@@ -76,8 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     keys = ", ".join(provider.key_setting for provider in emulator.providers.values())
     say(
         f"  and {keys} set to any non-empty value.\n"
-        f'Keys "{REJECTED_KEY}" and "{NO_CREDIT_KEY}" are refused. Put [fail:KIND] or '
-        "[fail:KIND@STAGE] in a prompt to fail one job."
+        f'Keys "{REJECTED_KEY}" and "{NO_CREDIT_KEY}" are refused (for Vertex AI, service '
+        "accounts of those names). Put [fail:KIND] or [fail:KIND@STAGE] in a prompt to fail "
+        "one job."
     )
     try:
         emulator.serve_forever(args.host, args.port)

@@ -137,6 +137,9 @@ class ProviderEmulator:
     name: ClassVar[str]
     # Studio's setting for its API key (any non-empty value is accepted).
     key_setting: ClassVar[str]
+    # True: `handle` gets the path as sent, still percent-encoded (where an encoded slash
+    # means something, as in Cloud Storage's object names); else decoded.
+    raw_paths: ClassVar[bool] = False
 
     def __init__(self, server: Emulator):
         self.server = server

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
-from emulator import aimlapi, fal, gemini, oxen
+from emulator import aimlapi, fal, gemini, oxen, vertex
 from emulator.base import ClipParams, FailureSpec, Job, ProviderEmulator, Reply, json_reply
 from studio.providers.local import renderer
 
@@ -37,6 +37,7 @@ from studio.providers.local import renderer
 PROVIDERS: tuple[type[ProviderEmulator], ...] = (
     fal.FalEmulator,
     gemini.GeminiEmulator,
+    vertex.VertexEmulator,
     aimlapi.AimlapiEmulator,
     oxen.OxenEmulator,
 )
@@ -58,6 +59,7 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]  # names lower-cased
     body: bytes
+    raw_path: str = ""  # the path as sent, still percent-encoded
 
     @property
     def json(self):
@@ -168,6 +170,13 @@ class Emulator:
         assert isinstance(provider, gemini.GeminiEmulator)
         return provider.webhook_secret
 
+    @property
+    def vertex(self) -> vertex.VertexEmulator:
+        """Vertex AI's service accounts and tokens (key_file, forget_tokens, token_lifetime)."""
+        provider = self.providers["vertex"]
+        assert isinstance(provider, vertex.VertexEmulator)
+        return provider
+
     # ----------------------------------------------------------------------- running
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Emulator:
@@ -265,7 +274,9 @@ class Emulator:
         path, query = unquote(parts.path), parse_qs(parts.query)
         provider = path.strip("/").split("/", 1)[0]
         with self._lock:
-            self.requests.append(Recorded(provider, method, path, query, headers, body))
+            self.requests.append(
+                Recorded(provider, method, path, query, headers, body, raw_path=parts.path)
+            )
         route = self.routes.get((method, path))
         if route is not None:
             return route() if callable(route) else route
@@ -274,7 +285,9 @@ class Emulator:
         if app is None:
             return json_reply(404, {"error": "no such emulator route"})
         try:
-            reply = app.handle(method, path, query, headers, body, origin)
+            reply = app.handle(
+                method, parts.path if app.raw_paths else path, query, headers, body, origin
+            )
         except Exception as exc:  # a bug here should look like a server error, not a hang
             return json_reply(500, {"error": f"emulator error: {type(exc).__name__}: {exc}"})
         return _echo_credentials(reply, headers) if self.echo_keys else reply

@@ -5,8 +5,8 @@ column per field, and rebuilds it (`Job.options`); pre-flight checks it; provide
 inside a `GenerationRequest`; retry and failover copy it. Nothing else spells the list of
 options out: code that needs every field walks `dataclasses.fields(ClipOptions)`.
 
-Plain values only (no models, no I/O beyond reading a stored still), so the provider layer
-and the emulator can use it too.
+Plain values only (no models, no I/O beyond reading a stored still or clip), so the provider
+layer and the emulator can use it too.
 """
 
 from __future__ import annotations
@@ -92,6 +92,44 @@ class Still:
     def read(self) -> bytes:
         if not self.name:
             raise ValueError("This still has not been stored yet.")
+        with default_storage.open(self.name, "rb") as f:
+            data: bytes = f.read()
+        return data
+
+
+class StoredClip(Protocol):
+    """What a stored clip (studio.models.Clip) offers; named here for the same reason."""
+
+    width: int
+    height: int
+    duration: float
+
+    @property
+    def file(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class StoredVideo:
+    """A clip in Studio's storage that a provider is asked to continue (extend): not one of
+    a clip's options, but the start of a new one (GenerationRequest.extend_from)."""
+
+    name: str
+    width: int
+    height: int
+    duration: float  # seconds
+    content_type: str = "video/mp4"
+
+    @classmethod
+    def of(cls, clip: StoredClip) -> StoredVideo:
+        return cls(
+            name=clip.file.name, width=clip.width, height=clip.height, duration=clip.duration
+        )
+
+    @property
+    def aspect(self) -> str:
+        return Aspect.LANDSCAPE if self.width >= self.height else Aspect.PORTRAIT
+
+    def read(self) -> bytes:
         with default_storage.open(self.name, "rb") as f:
             data: bytes = f.read()
         return data

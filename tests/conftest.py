@@ -47,12 +47,14 @@ def signed_in(client, creator):
 @pytest.fixture(autouse=True)
 def fresh_process_state(monkeypatch):
     """What a process learns as it runs starts afresh for each test: pacing's typical
-    generation times, and the fal webhook keys it fetched."""
+    generation times, the fal webhook keys it fetched, and Vertex AI's credentials."""
     from studio import pacing
     from studio.providers.fal import webhook
+    from studio.providers.vertex import auth
 
     monkeypatch.setattr(pacing, "_typical", {})
     monkeypatch.setattr(webhook, "KEYS", webhook.KeyCache())
+    auth.forget()
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ KEYS = {
     "GEMINI_API_KEY": "test-gemini-key",
     "AIMLAPI_KEY": "test-aimlapi-key",
     "OXEN_API_KEY": "test-oxen-key",
+    # Vertex AI's key is the service-account file the emulator writes (its settings()).
+    "VERTEX_PROJECT": "test-project",
 }
 
 _server: Emulator | None = None

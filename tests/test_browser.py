@@ -298,7 +298,7 @@ def test_a_switch_never_throws_input_away(page, studio_url, tmp_path):
     expect(page.get_by_role("spinbutton", name="Seed")).to_have_value("")
 
 
-@pytest.mark.parametrize("provider", ["fal", "gemini", "aimlapi", "oxen"])
+@pytest.mark.parametrize("provider", ["fal", "gemini", "vertex", "aimlapi", "oxen"])
 def test_each_hosted_provider_makes_a_clip_from_the_browser(page, studio_url, tmp_path, provider):
     sign_in(page, studio_url)
     image = tmp_path / "coast.jpg"

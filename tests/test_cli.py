@@ -123,7 +123,7 @@ def fast_follow(settings, monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("provider", ["fal", "gemini", "aimlapi", "oxen"])
+@pytest.mark.parametrize("provider", ["fal", "gemini", "vertex", "aimlapi", "oxen"])
 def test_generate_wait_completes_a_job_at_each_hosted_provider(
     provider, tmp_path, capsys, settings, tasks_inline, monkeypatch
 ):

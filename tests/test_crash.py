@@ -84,6 +84,7 @@ def studio(tmp_path, provider_emulator):
         "GEMINI_API_KEY": "crash-test",
         "AIMLAPI_KEY": "crash-test",
         "OXEN_API_KEY": "crash-test",
+        "VERTEX_PROJECT": "crash-test",
     }
     for folder in ("media", "tmp", "holds"):
         (tmp_path / folder).mkdir()
@@ -350,10 +351,11 @@ def test_a_cluster_killed_at_every_stage_finishes_every_job_once(
     studio.generate(
         fal_poll=("fal", ""),
         gemini_poll=("gemini", ""),
+        vertex_poll=("vertex", ""),
         aimlapi_poll=("aimlapi", ""),
         oxen_poll=("oxen", ""),
     )
-    polling = ("fal_poll", "gemini_poll", "aimlapi_poll", "oxen_poll")
+    polling = ("fal_poll", "gemini_poll", "vertex_poll", "aimlapi_poll", "oxen_poll")
     studio.wait_for(
         "at the providers",
         lambda: all(studio.job(p)["status"] in ("submitted", "running") for p in polling),

@@ -437,6 +437,113 @@ def test_oxen_unknown_generation_is_a_documented_404(emulator, client):
     assert (body["status"], body["status_message"]) == ("error", "resource_not_found")
 
 
+# --------------------------------------------------------------------------- Vertex AI
+
+VERTEX = "/vertex/v1/projects/p/locations/us-central1/publishers/google/models/"
+
+
+def vertex_rendered(emulator, operation: str) -> None:
+    """Wait for the operation's clip itself: a done operation answers with it, and on a busy
+    machine a first render can take longer than a request's timeout."""
+    emulator.job("vertex", operation.rpartition("/")[2]).clip.result(timeout=300)
+    wait_until_done(emulator)
+
+
+CLIP = {"durationSeconds": 4}  # the size the provider tests render too (the cache)
+
+
+@pytest.fixture
+def vertex_bearer(emulator, client):
+    """A token from the emulator's token service, got the way Studio gets one."""
+    from studio.providers.vertex import auth
+
+    return {"Authorization": f"Bearer {auth.bearer(client)}"}
+
+
+def test_vertex_wants_a_token_its_token_service_issued(emulator, client):
+    url = f"{emulator.origin}{VERTEX}veo-3.1-lite-generate-001:predictLongRunning"
+    for headers in ({}, {"Authorization": "Bearer made-up"}, GOOGLE):
+        reply = client.post(url, headers=headers, json={"instances": [{"prompt": "p"}]})
+        assert reply.status_code == 401
+        assert reply.json()["error"]["status"] == "UNAUTHENTICATED"
+
+
+def test_vertex_token_service_takes_only_a_signed_jwt_bearer_grant(emulator, client):
+    token = f"{emulator.origin}/vertex/oauth2/token"
+    wrong_grant = client.post(token, data={"grant_type": "password", "assertion": "x"})
+    assert wrong_grant.json() == {
+        "error": "unsupported_grant_type", "error_description": "Invalid grant_type."
+    }  # fmt: skip
+    header = base64.urlsafe_b64encode(b'{"alg": "none"}').decode().rstrip("=")
+    unsigned = client.post(
+        token,
+        data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+              "assertion": f"{header}.{header}.c2ln"},
+    )  # fmt: skip
+    assert (unsigned.status_code, unsigned.json()["error"]) == (400, "invalid_grant")
+
+
+def test_vertex_refuses_unknown_fields_and_wrong_types_at_once(emulator, client, vertex_bearer):
+    url = f"{emulator.origin}{VERTEX}veo-3.1-lite-generate-001:predictLongRunning"
+    for parameters, words in (
+        ({"durationSecs": 8}, 'Unknown name "durationSecs"'),
+        ({"durationSeconds": "8"}, "Invalid value at 'parameters.durationSeconds'"),
+        ({"generateAudio": "yes"}, "Invalid value at 'parameters.generateAudio'"),
+        ({"aspectRatio": "4:3"}, "aspectRatio must be one of 16:9, 9:16"),
+    ):
+        body = {"instances": [{"prompt": "p"}], "parameters": parameters}
+        reply = client.post(url, headers=vertex_bearer, json=body)
+        assert reply.status_code == 400
+        assert reply.json()["error"]["status"] == "INVALID_ARGUMENT"
+        assert words in reply.json()["error"]["message"]
+
+
+def test_vertex_operations_are_fetched_with_a_post_never_a_get(emulator, client, vertex_bearer):
+    model = f"{emulator.origin}{VERTEX}veo-3.1-lite-generate-001"
+    body = {"instances": [{"prompt": "p"}], "parameters": CLIP}
+    name = client.post(f"{model}:predictLongRunning", headers=vertex_bearer, json=body).json()[
+        "name"
+    ]
+    assert (
+        client.get(f"{emulator.origin}/vertex/v1/{name}", headers=vertex_bearer).status_code == 404
+    )
+    fetch = f"{model}:fetchPredictOperation"
+    extra = client.post(fetch, headers=vertex_bearer, json={"operationName": name, "view": 1})
+    assert extra.status_code == 400
+    vertex_rendered(emulator, name)
+    done = client.post(fetch, headers=vertex_bearer, json={"operationName": name}).json()
+    assert done["done"] is True
+    (clip,) = done["response"]["videos"]
+    assert (
+        clip["mimeType"] == "video/mp4"
+        and base64.b64decode(clip["bytesBase64Encoded"])[4:8] == b"ftyp"
+    )
+
+
+def test_vertex_writes_to_the_bucket_named_and_storage_wants_the_name_encoded(
+    emulator, client, vertex_bearer
+):
+    model = f"{emulator.origin}{VERTEX}veo-3.1-lite-generate-001"
+    body = {"instances": [{"prompt": "p"}], "parameters": {**CLIP, "storageUri": "gs://clips/out/"}}
+    name = client.post(f"{model}:predictLongRunning", headers=vertex_bearer, json=body).json()
+    vertex_rendered(emulator, name["name"])
+    done = client.post(
+        f"{model}:fetchPredictOperation",
+        headers=vertex_bearer,
+        json={"operationName": name["name"]},
+    ).json()
+    uri = done["response"]["videos"][0]["gcsUri"]
+    path = uri.removeprefix("gs://clips/")
+    objects = f"{emulator.origin}/vertex/storage/storage/v1/b/clips/o"
+    encoded = f"{objects}/{path.replace('/', '%2F')}?alt=media"
+    got = client.get(encoded, headers=vertex_bearer)
+    assert (got.status_code, got.headers["content-type"]) == (200, "video/mp4")
+    assert client.get(f"{objects}/{path}?alt=media", headers=vertex_bearer).status_code == 404
+    refused = client.get(encoded)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["errors"][0]["reason"] == "authError"
+
+
 # --------------------------------------------------------------------------- failures
 
 

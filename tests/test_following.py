@@ -231,13 +231,15 @@ def test_without_the_opt_in_a_transient_submit_error_is_retried_in_place(
 
 
 def test_failover_skips_providers_that_cannot_make_the_clip_as_chosen(failover_on, creator):
-    # A seed: Gemini and AI/ML take none, so only Oxen can make it unchanged.
+    # A seed: Gemini and AI/ML take none, so only Vertex AI and Oxen can make it unchanged.
     job = new_job(creator, "fal", mode="text", allow_failover=True, duration=8, seed=7)
-    assert [name for name, _ in failover.candidates(job)] == ["oxen"]
+    assert [name for name, _ in failover.candidates(job)] == ["vertex", "oxen"]
 
 
-def test_a_dearer_provider_must_fit_what_is_left(failover_on, creator):
+def test_a_dearer_provider_must_fit_what_is_left(failover_on, creator, settings):
     from studio.models import Quota
+
+    settings.VERTEX_PROJECT = ""  # Vertex AI would make it at fal's price
 
     job = new_job(creator, "fal", mode="text", allow_failover=True, duration=8, audio=False)
     Quota.objects.filter(creator=creator).update(monthly_budget=Decimal("0.24"))  # fal's only
@@ -249,7 +251,8 @@ def test_a_dearer_provider_must_fit_what_is_left(failover_on, creator):
     assert Usage.objects.get(creator=creator).usd == Decimal("0.24")
 
 
-def test_a_refund_after_failover_gives_back_the_new_price(failover_on, creator):
+def test_a_refund_after_failover_gives_back_the_new_price(failover_on, creator, settings):
+    settings.VERTEX_PROJECT = ""  # Vertex AI would make it at fal's price
     job = new_job(creator, "fal", mode="text", allow_failover=True, duration=8, audio=False)
     Job.objects.filter(pk=job.pk).update(status=Job.Status.SUBMITTING)
     job.refresh_from_db()

@@ -10,6 +10,7 @@ too, so those are edges as well; and the registry finds each provider's `client`
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,25 @@ def test_the_provider_interface_does_not_import_the_renderer():
     for module in ("studio.providers.base", "studio.providers.http", "studio.options"):
         assert "studio.providers.local.renderer" not in reaches(GRAPH, module)
         assert "studio.video" not in reaches(GRAPH, module)
+
+
+HOSTED = [name for name in LABELS if name != "local"]  # the local renderer runs the worker
+
+
+@pytest.mark.parametrize("name", HOSTED)
+def test_a_hosted_provider_is_named_only_in_its_package_and_its_line_in_names(name):
+    # What makes adding one need nothing else in studio/: no other module, template or
+    # script names it or imports its package; everything finds it through the registry.
+    named = re.compile(rf"""["']{name}["']|studio\.providers\.{name}\b|providers import {name}\b""")
+    own = STUDIO / "providers" / name
+    places = [
+        path
+        for folder in (STUDIO, ROOT / "templates", ROOT / "static" / "js")
+        for path in folder.rglob("*")
+        if path.suffix in (".py", ".html", ".js")
+        and own not in path.parents
+        and "migrations" not in path.parts
+        and path != STUDIO / "providers" / "names.py"
+    ]
+    assert len(places) > 50
+    assert [str(path) for path in places if named.search(path.read_text())] == []

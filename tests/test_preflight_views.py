@@ -15,6 +15,7 @@ from tests.factories import photo, radio, upload
 KEYS = {
     "FAL_KEY": "k1", "GEMINI_API_KEY": "k2", "AIMLAPI_KEY": "k3", "OXEN_API_KEY": "k4",
     "GEMINI_VEO_MODEL": "veo-3.1-lite-generate-001",  # a model an operator set: offered
+    "VERTEX_PROJECT": "p5",  # with application default credentials, looked up at submit
 }  # fmt: skip
 
 
@@ -49,6 +50,13 @@ def test_a_provider_without_a_key_is_shown_unavailable_with_the_reason(signed_in
     assert "FAL_KEY" not in page  # the operator's words stay in the admin
 
 
+def test_vertex_without_a_project_is_shown_unavailable_with_the_reason(signed_in, settings):
+    settings.VERTEX_PROJECT = ""
+    page = signed_in.get(reverse("create")).content.decode()
+    assert " disabled" in radio(page, "provider", "vertex")
+    assert "not set up on this Studio" in price_row(page, "vertex")
+
+
 def test_choosing_an_unavailable_provider_is_refused_with_the_reason(signed_in, settings):
     settings.FAL_KEY = ""
     response = signed_in.post(
@@ -68,8 +76,13 @@ def test_prices_are_shown_side_by_side_for_the_current_options(signed_in, keys):
     assert "$0.40" in price_row(html, "fal")
     assert "$0.40" in price_row(html, "gemini")
     assert "$0.48" in price_row(html, "aimlapi")
-    html = panel(signed_in, provider="local", duration="8", resolution="1080p")
-    assert "$0.64" in price_row(html, "fal")
+    assert "$0.40" in price_row(html, "vertex")
+    html = panel(signed_in, provider="local", duration="8", resolution="1080p", audio="")
+    assert "$0.40" in price_row(html, "fal")
+    assert "$0.40" in price_row(html, "vertex")  # its video-only tier
+    # Gemini always adds sound: it cannot make this silent clip, so it has no price for it.
+    assert "always adds sound" in price_row(html, "gemini")
+    assert "$" not in price_row(html, "gemini")
 
 
 def test_switching_provider_keeps_every_value_and_offers_the_fixes(signed_in, keys):

@@ -17,6 +17,9 @@ SEEDED = {
     # Gemini cannot turn audio off, so both rows carry the audio price.
     "gemini": {("720p", True): "0.05", ("720p", False): "0.05",
                ("1080p", True): "0.08", ("1080p", False): "0.08"},
+    # Google's list price (research §2.7); the video-only tier is unconfirmed.
+    "vertex": {("720p", True): "0.05", ("720p", False): "0.03",
+               ("1080p", True): "0.08", ("1080p", False): "0.05"},
     # Provisional: 20% above Google's list price.
     "aimlapi": {("720p", True): "0.06", ("720p", False): "0.06",
                 ("1080p", True): "0.10", ("1080p", False): "0.10"},
@@ -59,11 +62,15 @@ def test_local_renderer_is_free(mode, resolution, audio):
 
 
 def test_every_seeded_price_names_its_source_and_provisional_ones_say_so():
-    assert Price.objects.count() == 4 * 3 * 2 * 2
+    assert Price.objects.count() == 5 * 3 * 2 * 2
     assert not Price.objects.filter(source="").exists()
     assert set(Price.objects.filter(confirmed=False).values_list("provider", flat=True)) == {
         "aimlapi", "oxen", "fal",  # fal's text and first-last rows are assumed equal to image
+        "vertex",  # its video-only tier has one reading of Google's page, not two
     }  # fmt: skip
+    vertex = Price.objects.filter(provider="vertex")
+    assert {(p.audio, p.confirmed) for p in vertex} == {(True, True), (False, False)}
+    assert {str(p.as_of) for p in vertex} == {"2026-10-08"}
     gemini = Price.objects.filter(provider="gemini").first()
     assert str(gemini.as_of) == "2026-03-31"
 

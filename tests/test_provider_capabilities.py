@@ -4,9 +4,10 @@ import itertools
 
 import pytest
 
-from studio.options import ClipOptions, Still
+from studio.options import ClipOptions, Still, StoredVideo
+from studio.providers.base import GenerationRequest, InvalidRequestError
 from studio.providers.capabilities import Capabilities, Problem, adapt, preflight
-from studio.providers.registry import LABELS, capabilities_of, provider_class
+from studio.providers.registry import LABELS, capabilities_of, get_provider, provider_class
 
 DEFAULTS = ClipOptions(prompt="")
 
@@ -161,3 +162,19 @@ def test_every_provider_declares_what_it_can_do(name):
     assert caps.modes <= {"image", "text", "first_last"} and "image" in caps.modes
     assert set(caps.durations) <= {4, 6, 8}
     assert caps.last_frame == ("first_last" in caps.modes)
+
+
+CLIP = StoredVideo(name="clips/1/job-1.mp4", width=1280, height=720, duration=4.0)
+
+
+@pytest.mark.parametrize(
+    "name", [name for name in LABELS if capabilities_of(name).extend_seconds is None]
+)
+def test_a_provider_that_cannot_continue_a_clip_refuses_one_before_sending_anything(name):
+    request = GenerationRequest("studio-job-1", opts(mode="text"), extend_from=CLIP)
+    with pytest.raises(InvalidRequestError) as refused:
+        get_provider(name).submit(request)
+    assert refused.value.field == "extend_from"
+    assert str(refused.value) == (
+        f"{LABELS[name]} cannot continue a clip; only a new one can be made."
+    )

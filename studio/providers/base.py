@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
-from studio.options import ClipOptions, Mode
+from studio.options import ClipOptions, Mode, StoredVideo
 from studio.providers.capabilities import Capabilities
 from studio.providers.webhooks import Delivery, NotConfigured
 from studio.redaction import scrub
@@ -134,6 +134,11 @@ class GenerationRequest:
     # Where the provider should send its webhook when the job ends; "" when Studio is
     # followed by polling alone (STUDIO_PUBLIC_URL unset).
     webhook_url: str = ""
+    # A stored clip to continue instead of starting afresh: the provider adds
+    # `capabilities.extend_seconds` to it, following the prompt, and returns the whole
+    # longer clip. Only providers with extend_seconds take one (Provider.submit refuses it
+    # elsewhere).
+    extend_from: StoredVideo | None = None
 
 
 @dataclass(frozen=True)
@@ -249,6 +254,16 @@ class Provider:
         return "not set up on this Studio" if self.missing_setup() else ""
 
     def submit(self, request: GenerationRequest) -> Handle:
+        """Hand the job over (`_submit`, each provider's protocol), once what no provider
+        can be asked for unless its capabilities say so is refused, here for all of them."""
+        if request.extend_from is not None and self.capabilities.extend_seconds is None:
+            raise InvalidRequestError(
+                f"{self.label} cannot continue a clip; only a new one can be made.",
+                field="extend_from",
+            )
+        return self._submit(request)
+
+    def _submit(self, request: GenerationRequest) -> Handle:
         raise NotImplementedError
 
     def poll(self, handle: Handle) -> PollResult:

@@ -44,6 +44,9 @@ class Capabilities:
     max_image_bytes: int | None = None
     full_hd_needs_8s: bool = False  # 1080p only at 8 seconds
     first_last_needs_8s: bool = False  # first + last frame only at 8 seconds
+    # Seconds it adds when asked to continue a stored clip (GenerationRequest.extend_from);
+    # None: it cannot.
+    extend_seconds: int | None = None
     notes: tuple[str, ...] = ()
 
     @property

@@ -10,6 +10,7 @@ LABELS: dict[str, str] = {
     "local": "Local renderer",
     "fal": "fal.ai",
     "gemini": "Gemini API",
+    "vertex": "Vertex AI",
     "aimlapi": "AI/ML API",
     "oxen": "Oxen.ai",
 }

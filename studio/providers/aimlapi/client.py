@@ -95,7 +95,7 @@ class AimlapiProvider(http.HttpProvider):
 
     # ----------------------------------------------------------------------- protocol
 
-    def submit(self, request: GenerationRequest) -> Handle:
+    def _submit(self, request: GenerationRequest) -> Handle:
         payload = self._body(request, Dialect.from_settings())
         data = self._json(
             self._send("POST", _endpoint(), json=payload, submitting=True), submitting=True

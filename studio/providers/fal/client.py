@@ -82,7 +82,7 @@ class FalProvider(http.HttpProvider):
 
     # ----------------------------------------------------------------------- protocol
 
-    def submit(self, request: GenerationRequest) -> Handle:
+    def _submit(self, request: GenerationRequest) -> Handle:
         endpoint = ENDPOINTS[request.options.mode]
         payload = self._input(request)
         url = f"{config.QUEUE_URL.value.rstrip('/')}/{endpoint}"

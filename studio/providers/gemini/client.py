@@ -15,23 +15,18 @@ turn sound off; capabilities say so and pre-flight tells the creator.
 
 from __future__ import annotations
 
-import base64
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from studio.options import Still
-from studio.providers import http
+from studio.providers import google, http
 from studio.providers.base import (
-    AccountError,
     Billing,
     ContentPolicyError,
     GenerationRequest,
     Handle,
     HealthCheck,
-    InvalidRequestError,
     Phase,
     PollResult,
     ProviderError,
@@ -46,9 +41,6 @@ from studio.providers.webhooks import Delivery
 # Google's downloads commonly redirect to googleusercontent.com storage: UNCONFIRMED for this
 # API, trusted because it is Google's (GEMINI_MEDIA_HOSTS adds more).
 MEDIA_HOSTS = ("generativelanguage.googleapis.com", "*.googleusercontent.com")
-
-_POLICY_WORDS = ("safety", "responsible ai", "prohibited", "violat", "blocked", "sensitive")
-_RETRY_DELAY = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
 class GeminiProvider(http.HttpProvider):
@@ -70,7 +62,7 @@ class GeminiProvider(http.HttpProvider):
 
     # ----------------------------------------------------------------------- protocol
 
-    def submit(self, request: GenerationRequest) -> Handle:
+    def _submit(self, request: GenerationRequest) -> Handle:
         model = config.VEO_MODEL.value
         url = f"{_base()}/models/{model}:predictLongRunning"
         data = self._json(
@@ -140,9 +132,9 @@ class GeminiProvider(http.HttpProvider):
         options = request.options
         instance: dict[str, Any] = {"prompt": options.prompt}
         if options.mode in ("image", "first_last"):
-            instance["image"] = _inline(options.image, "image")
+            instance["image"] = google.inline(options.image, "image")
         if options.mode == "first_last":
-            instance["lastFrame"] = _inline(options.last_frame, "last_frame")
+            instance["lastFrame"] = google.inline(options.last_frame, "last_frame")
         parameters: dict[str, Any] = {
             "sampleCount": 1,
             "durationSeconds": options.duration,  # an int
@@ -168,11 +160,7 @@ class GeminiProvider(http.HttpProvider):
 
     def _error(self, response: httpx.Response) -> ProviderError:
         """An HTTP error reply, `{"error": {"code", "message", "status"}}` (§2.7)."""
-        body = http.json_of(response)
-        error = body.get("error") if isinstance(body, dict) else None
-        if not isinstance(error, dict):
-            error = {}
-        delay = http.retry_after(response) or _retry_delay(error)
+        error, delay = google.error_of(response)
         return self._status_error(error, http_status=response.status_code, retry_after=delay)
 
     def _status_error(
@@ -183,97 +171,19 @@ class GeminiProvider(http.HttpProvider):
         terminal: bool = False,
         retry_after: float | None = None,
     ) -> ProviderError:
-        """One translation for a google.rpc.Status, whether it came as an HTTP error or as a
-        finished operation's `error` (`terminal`: the job is over, nothing to retry)."""
-        status = str(error.get("status") or "")
-        message = str(error.get("message") or "").strip()
-        said = http.said(message)
-        rpc_code = error.get("code")
-        code = http_status or _HTTP_FOR_RPC.get(rpc_code if isinstance(rpc_code, int) else -1, 500)
-        lowered = message.lower()
-        account = (
-            f"{self.label} refused Studio's key{said} An administrator needs to check "
-            "GEMINI_API_KEY."
-        )
-        if "api key" in lowered or status in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
-            return AccountError(account)
-        if code < 500 and code not in (401, 402, 403, 429) and _is_policy(lowered):
-            return ContentPolicyError(
-                f"Google refused this request{said} You were not charged.",
-                billing=Billing.NOT_BILLED,
-            )
-        # The status name says more than a generic code: read it as the code it stands for.
-        if code == 404 or status == "NOT_FOUND":
-            code = 404
-        elif code == 429 or status == "RESOURCE_EXHAUSTED":
-            code = 429
-        elif code >= 500 or status in ("UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"):
-            code = max(code, 500)
-        elif status in ("INVALID_ARGUMENT", "FAILED_PRECONDITION"):
-            code = 400
-        if terminal and code == 429:
-            return ProviderError(f"{self.label} ran out of capacity{said}")
-        if terminal and code >= 500:
-            return ProviderError(
-                f"{self.label} failed to make this clip{said} You were not charged.",
-                billing=Billing.NOT_BILLED,
-            )
-        return http.status_error(
-            code,
+        return google.status_error(
+            error,
             who=self.label,
-            words=message,
-            account=account,
-            field=_field(message),
+            credential="key",
+            account="An administrator needs to check GEMINI_API_KEY.",
+            http_status=http_status,
+            terminal=terminal,
             retry_after=retry_after,
         )
 
 
-def _is_policy(lowered: str) -> bool:
-    return any(word in lowered for word in _POLICY_WORDS)
-
-
-# google.rpc.Code → HTTP status, for a finished operation's `error.code`.
-_HTTP_FOR_RPC = {3: 400, 5: 404, 7: 403, 8: 429, 9: 400, 13: 500, 14: 503, 16: 401, 4: 504}
-
-_FIELD_NAMES = {
-    "durationSeconds": "duration",
-    "aspectRatio": "aspect",
-    "resolution": "resolution",
-    "negativePrompt": "negative_prompt",
-    "lastFrame": "last_frame",
-    "image": "image",
-    "prompt": "prompt",
-}
-
-
-def _field(message: str) -> str:
-    for name, ours in _FIELD_NAMES.items():
-        if name in message:
-            return ours
-    return ""
-
-
-def _retry_delay(error: dict[str, Any]) -> float | None:
-    """google.rpc.RetryInfo in `details`, e.g. {"retryDelay": "37s"}."""
-    for detail in error.get("details") or []:
-        if isinstance(detail, dict) and "retryDelay" in detail:
-            match = _RETRY_DELAY.match(str(detail["retryDelay"]))
-            if match:
-                return min(float(match.group(1)), http.RETRY_AFTER_CAP)
-    return None
-
-
 def _base() -> str:
     return config.API_URL.value.rstrip("/")
-
-
-def _inline(image: Still | None, field: str) -> dict[str, str]:
-    if image is None:
-        raise InvalidRequestError("This mode needs an image.", field=field)
-    return {
-        "bytesBase64Encoded": base64.b64encode(image.read()).decode("ascii"),
-        "mimeType": image.content_type,
-    }
 
 
 PROVIDER = GeminiProvider

@@ -57,7 +57,7 @@ class LocalProvider(Provider):
     def check(self) -> HealthCheck:
         return HealthCheck(key_ok=None, model_ok=None, message="runs here: nothing to check")
 
-    def submit(self, request: GenerationRequest) -> Handle:
+    def _submit(self, request: GenerationRequest) -> Handle:
         options = request.options
         seed = options.seed if options.seed is not None else zlib.crc32(request.reference.encode())
         spec = {"options": options.to_json(), "seed": seed}

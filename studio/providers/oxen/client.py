@@ -64,7 +64,7 @@ class OxenProvider(http.HttpProvider):
 
     # ----------------------------------------------------------------------- protocol
 
-    def submit(self, request: GenerationRequest) -> Handle:
+    def _submit(self, request: GenerationRequest) -> Handle:
         data = self._json(
             self._send("POST", _queue(), json=self._body(request), submitting=True),
             submitting=True,
