@@ -147,7 +147,8 @@ def test_a_job_past_the_ceiling_fails_as_timed_out_and_is_refunded(emulator, cre
 
 def test_a_job_that_could_never_be_sent_times_out_too(creator, settings):
     job = new_job(creator, "local", mode="text")
-    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    # The ceiling counts from when it took its running slot (it may have waited for one).
+    Job.objects.filter(pk=job.pk).update(admitted_at=timezone.now() - timedelta(hours=1))
     following.follow_once()
     job.refresh_from_db()
     assert (job.status, job.error_kind) == ("failed", "timed_out")

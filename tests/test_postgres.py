@@ -8,7 +8,10 @@ from pathlib import Path
 
 RACES = [
     "tests/test_quotas.py::test_fifty_concurrent_submits_against_room_for_ten_accept_exactly_ten",
-    "tests/test_quotas.py::test_concurrent_submits_respect_the_running_jobs_limit",
+    "tests/test_quotas.py::test_concurrent_submits_start_at_most_the_running_jobs_limit",
+    "tests/test_queue.py::test_concurrent_frees_admit_exactly_as_many_as_the_limit_allows",
+    "tests/test_queue.py::test_concurrent_frees_and_cancels_never_admit_a_cancelled_job",
+    "tests/test_queue.py::test_concurrent_follower_sweeps_admit_each_job_once",
 ]
 
 
