@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
-from studio import images, jobs, webhooks
+from studio import images, jobs, progress, webhooks
 from studio.models import Clip, Job, SourceImage
 from studio.options import Aspect
 from studio.providers.registry import LABELS, get_provider
@@ -120,6 +120,7 @@ def job_detail(request: CreatorRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(request.user.jobs.select_related("clip", "image"), pk=job_id)
     context = {
         "job": job,
+        "progress": progress.of(job),
         "cancel_terms": jobs.cancel_terms(job) if job.can_cancel else "",
         "cancel_note": jobs.cancel_note(job),
     }
