@@ -31,7 +31,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import failover, health, leases, pacing, pricing, quotas, video
+from studio import failover, health, leases, notifications, pacing, pricing, quotas, video
 from studio.models import Clip, Job
 from studio.options import Aspect, ClipOptions
 from studio.providers.base import (
@@ -296,6 +296,7 @@ def _advance(job: Job, result: PollResult) -> None:
                     quotas.settle(job, f"cancel: {_label(job)} stopped it after it had started")
                 else:
                     quotas.refund(job, "cancelled at the provider")
+                notifications.job_ended(job)
     else:
         reason = result.error or "The provider reported a failure without a reason."
         fail(
@@ -360,6 +361,7 @@ def finish(job_id: int) -> None:
         ):
             return
         quotas.settle(job, _delivered_reason(job))
+        notifications.job_ended(job)
         Clip.objects.create(
             job=job,
             file=clip_name,
@@ -414,6 +416,7 @@ def cancel(job: Job) -> str:
             Job.NOT_SENT, Job.Status.CANCELLED, finished_at=timezone.now(), next_check_at=None
         ):
             quotas.refund(job, "cancel: not sent yet, so nothing is charged")
+            notifications.job_ended(job)
             return "The job was cancelled."
     asked = Job.objects.filter(
         pk=job.pk,
@@ -497,6 +500,7 @@ def cancel_at_provider(job_id: int) -> None:
                     else "removed from its queue before it started"
                 )
                 quotas.refund(job, f"cancel: {_label(job)} {rule}, so nothing is charged")
+                notifications.job_ended(job)
         return
     # It goes on: stopped (maybe) by the provider later, or delivered; the charge stays.
     Job.objects.filter(pk=job.pk, cancel_outcome="").update(cancel_outcome=outcome)
@@ -565,6 +569,7 @@ def fail(
             quotas.refund(job, "failed")
         else:
             quotas.settle(job, note)
+        notifications.job_ended(job)
     return True
 
 

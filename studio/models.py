@@ -489,3 +489,41 @@ class ProviderStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{label(self.provider)}: {'available' if self.available else 'unavailable'}"
+
+
+class Preferences(models.Model):
+    """What a creator chose for themselves (their limits, set by the admin, are on Quota)."""
+
+    creator = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"
+    )
+    email_when_ready = models.BooleanField(
+        default=False, help_text="E-mail the creator when a clip, or a batch's last clip, ends."
+    )
+
+    class Meta:
+        verbose_name_plural = "preferences"
+
+    def __str__(self) -> str:
+        return f"Preferences of {self.creator}"
+
+
+class Notification(models.Model):
+    """An e-mail about a job, or a batch, that ended. Recorded before it is sent, so each is
+    sent at most once however often its task runs (studio/notifications.py)."""
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    # What it is about: "job-<id>", or "batch-<uuid>" for all of a batch's clips.
+    about = models.CharField(max_length=64, unique=True)
+    # The job whose end sent it (for a batch, the last to end).
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
+    to = models.EmailField()
+    subject = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"E-mail about {self.about} to {self.to}"
