@@ -211,7 +211,9 @@ def _admit_next(creator_id: int) -> Job | None:
             creator_id=creator_id, running_jobs__lt=limits.concurrent_jobs
         ).update(running_jobs=F("running_jobs") + 1):
             return None
-        # A job locked meanwhile is being cancelled: skip it rather than wait for it.
+        # A job locked meanwhile is being cancelled: skip it rather than wait for it (a
+        # submit admitting in its own transaction holds the usage row that cancel wants).
+        # Should that leave none to admit, the follower's sweep gives the slot out later.
         job: Job | None = (
             Job.objects.waiting()
             .filter(creator_id=creator_id)
