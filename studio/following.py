@@ -10,9 +10,12 @@ pass:
   this thread as it arrives, so no database write waits on a slow provider;
 - plans each job's next call (studio/pacing.py), and when one job is found done asks at once
   about the provider's older jobs, which are likely done too;
-- fails jobs past the ceiling (STUDIO_JOB_TIMEOUT_MINUTES) as timed out, refunded;
+- fails jobs past the ceiling (STUDIO_JOB_TIMEOUT_MINUTES) as timed out, refunded: counted
+  from the submit, or from taking a running slot for a job never sent; a job waiting in
+  Studio's own queue for a slot never times out for waiting;
 - starts again any step whose task was lost: the database is the source of truth, the queue
-  only a nudge; and discards the local renders of jobs that ended without doing so.
+  only a nudge; admits waiting jobs to slots a lost hand-over left free (studio/quotas.py);
+  and discards the local renders of jobs that ended without doing so.
 
 Once a step it also forgets webhook deliveries too old to be replayed (studio/webhooks.py).
 """
@@ -30,7 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import jobs, leases, webhooks
+from studio import jobs, leases, quotas, webhooks
 from studio.models import Job, LocalRender
 from studio.providers.base import Billing, Phase, PollResult
 from studio.providers.registry import get_provider, provider_classes
@@ -130,11 +133,16 @@ def _apply_and_hurry_older(job: Job, status: jobs.Status) -> None:
 
 
 def _time_out(now: datetime) -> None:
-    """Fail, refunded, every job not finished within the ceiling; tell its provider."""
+    """Fail, refunded, every job not finished within the ceiling; tell its provider. The
+    ceiling counts from the submit, or for a job never sent from when it took its slot: a
+    job waiting for a slot is not late, however long it waits (the jobs ahead of it each
+    end within the ceiling)."""
     ceiling = now - timedelta(minutes=settings.STUDIO_JOB_TIMEOUT_MINUTES)
     late = Job.objects.filter(
         Q(status__in=Job.AT_PROVIDER, submitted_at__lt=ceiling)
-        | Q(status=Job.Status.QUEUED, created_at__lt=ceiling)
+        | Q(status=Job.Status.QUEUED, admitted_at__lt=ceiling)
+        # Queued before Studio kept its own queue (or made outside it): from its creation.
+        | Q(status=Job.Status.QUEUED, admitted_at__isnull=True, created_at__lt=ceiling)
     )
     minutes = settings.STUDIO_JOB_TIMEOUT_MINUTES
     for job in late:
@@ -152,7 +160,9 @@ def _time_out(now: datetime) -> None:
 
 
 def _take_up_lost_steps(now: datetime) -> None:
-    """Start again any step whose task never ran or whose worker died (its lease expired)."""
+    """Start again any step whose task never ran or whose worker died (its lease expired),
+    and hand over running slots that were freed without being handed over."""
+    quotas.admit_waiting()
     lost = Job.objects.filter(
         Q(lease_until__isnull=True) | Q(lease_until__lt=now),
         Q(next_check_at__isnull=True) | Q(next_check_at__lte=now),

@@ -1,7 +1,10 @@
 """The job state machine: create, submit, follow, finish, cancel, retry.
 
-    queued → submitting → submitted → running → finishing → succeeded
+    waiting → queued → submitting → submitted → running → finishing → succeeded
     Any state before succeeded may end failed; before finishing, cancelled.
+
+A job waits in Studio's own queue until one of its creator's running slots is free
+(studio/quotas.py admits it, oldest first); *queued* and every state after it hold a slot.
 
 Every change is a conditional update from the state the step expects (`Job.move`,
 `Job.claim`), so a step run twice, or by two workers at once, takes effect once. No
@@ -29,7 +32,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import failover, health, leases, pacing, pricing, quotas, video
+from studio import failover, health, leases, notifications, pacing, pricing, quotas, video
 from studio.models import Clip, Job
 from studio.options import MAX_SEED, Aspect, ClipOptions
 from studio.providers.base import (
@@ -57,7 +60,7 @@ Status = PollResult | ProviderError
 
 MAX_BACKOFF_SECONDS = 300
 # How long a queued task may wait for a free worker before the follower sends it again.
-TASK_GRACE = timedelta(seconds=60)
+TASK_GRACE = Job.TASK_GRACE
 # A clip still out of reach this long after submitting (generation takes minutes) fails the job.
 FETCH_CEILING = timedelta(hours=2)
 # The follower's lease (studio/following.py, which imports this module).
@@ -78,7 +81,8 @@ def create_job(
     *, creator: User, provider: str, options: ClipOptions, allow_failover: bool = False
 ) -> Job:
     """Record a job with its price, reserve it against the creator's limits (raises
-    quotas.QuotaExceeded), and queue its submission once the row is committed."""
+    quotas.QuotaExceeded), and queue its submission once the row is committed, or let it
+    wait for a free running slot."""
     return create_jobs(
         creator=creator, provider=provider, batch=[options], allow_failover=allow_failover
     )[0]
@@ -93,8 +97,10 @@ def create_jobs(
     allow_failover: bool = False,
 ) -> list[Job]:
     """One job per options in `batch`, reserved together: all of them are accepted, or none
-    (QuotaExceeded). More than one share a batch id. A seed left empty is Studio's to pick
-    (where the provider takes one), and the job shows it: a clip worth making again can be."""
+    (QuotaExceeded). More than one share a batch id. As many as the creator has running
+    slots free start at once (after any of theirs already waiting); the rest wait. A seed
+    left empty is Studio's to pick (where the provider takes one), and the job shows it: a
+    clip worth making again can be."""
     batch_id = uuid.uuid4() if len(batch) > 1 else None
     made = []
     for options in batch:
@@ -112,12 +118,12 @@ def create_jobs(
                 allow_failover=allow_failover,
                 price_per_second=price.usd_per_second,
                 estimated_cost=price.cost,
-                next_check_at=timezone.now() + TASK_GRACE,
+                status=Job.Status.WAITING,
             )
         )
     quotas.reserve(*made)
-    transaction.on_commit(lambda: [async_task("studio.tasks.submit_job", job.pk) for job in made])
-    return made
+    admitted = {job.pk: job for job in quotas.admit(creator.pk)}
+    return [admitted.get(job.pk, job) for job in made]
 
 
 def generation_request(job: Job) -> GenerationRequest:
@@ -285,14 +291,19 @@ def _advance(job: Job, result: PollResult) -> None:
         ):
             transaction.on_commit(lambda: async_task("studio.tasks.finish_job", job.pk))
     elif result.phase == Phase.CANCELLED:
-        if job.move(
-            Job.AT_PROVIDER, Job.Status.CANCELLED, finished_at=timezone.now(), next_check_at=None
-        ):
-            if job.cancel_outcome == CancelOutcome.STOP_REQUESTED:
-                # Stopped at our request after it had started: it may bill for that.
-                quotas.settle(job, f"cancel: {_label(job)} stopped it after it had started")
-            else:
-                quotas.refund(job, "cancelled at the provider")
+        with transaction.atomic():
+            if job.move(
+                Job.AT_PROVIDER,
+                Job.Status.CANCELLED,
+                finished_at=timezone.now(),
+                next_check_at=None,
+            ):
+                if job.cancel_outcome == CancelOutcome.STOP_REQUESTED:
+                    # Stopped at our request after it had started: it may bill for that.
+                    quotas.settle(job, f"cancel: {_label(job)} stopped it after it had started")
+                else:
+                    quotas.refund(job, "cancelled at the provider")
+                notifications.job_ended(job)
     else:
         reason = result.error or "The provider reported a failure without a reason."
         fail(
@@ -357,6 +368,7 @@ def finish(job_id: int) -> None:
         ):
             return
         quotas.settle(job, _delivered_reason(job))
+        notifications.job_ended(job)
         Clip.objects.create(
             job=job,
             file=clip_name,
@@ -400,17 +412,19 @@ def cancel(job: Job) -> str:
     """The creator asks to stop a job; returns what happens, for them ("" when it is past
     cancelling). Only what the provider will not bill is refunded:
 
-    - not sent yet: cancelled, and nothing is charged;
+    - not sent yet (waiting for a slot, or queued): cancelled, and nothing is charged;
     - at the provider: it is asked (cancel_at_provider, a task): a job still in a queue it
       removes without charge (fal, Oxen, the local renderer) is cancelled and refunded; one
       it had started is asked to stop and keeps its charge; where it cannot stop a job
       (Gemini API, AI/ML API) the clip is still delivered and the charge stays.
     """
-    if job.move(
-        [Job.Status.QUEUED], Job.Status.CANCELLED, finished_at=timezone.now(), next_check_at=None
-    ):
-        quotas.refund(job, "cancel: not sent yet, so nothing is charged")
-        return "The job was cancelled."
+    with transaction.atomic():
+        if job.move(
+            Job.NOT_SENT, Job.Status.CANCELLED, finished_at=timezone.now(), next_check_at=None
+        ):
+            quotas.refund(job, "cancel: not sent yet, so nothing is charged")
+            notifications.job_ended(job)
+            return "The job was cancelled."
     asked = Job.objects.filter(
         pk=job.pk,
         status__in=[Job.Status.SUBMITTING, *Job.AT_PROVIDER],
@@ -426,7 +440,7 @@ def cancel_terms(job: Job) -> str:
     """What cancelling the job now does, said before the creator confirms it."""
     provider = get_provider(job.provider)
     cost = f"${job.estimated_cost:.2f}"
-    if job.status == Job.Status.QUEUED:
+    if job.status in Job.NOT_SENT:
         return "It has not been sent yet, so nothing is charged."
     if provider.free or not job.estimated_cost:
         return f"{provider.label} stops it, and nothing is charged."
@@ -479,15 +493,21 @@ def cancel_at_provider(job_id: int) -> None:
         return  # still being sent (submit asks once it is), ended, or asked already
     outcome = _stop_at_provider(job, handle_for(job))
     if outcome == CancelOutcome.STOPPED:
-        if job.move(
-            Job.AT_PROVIDER,
-            Job.Status.CANCELLED,
-            cancel_outcome=outcome,
-            finished_at=timezone.now(),
-            next_check_at=None,
-        ):
-            rule = "free" if job.estimated_cost == 0 else "removed from its queue before it started"
-            quotas.refund(job, f"cancel: {_label(job)} {rule}, so nothing is charged")
+        with transaction.atomic():
+            if job.move(
+                Job.AT_PROVIDER,
+                Job.Status.CANCELLED,
+                cancel_outcome=outcome,
+                finished_at=timezone.now(),
+                next_check_at=None,
+            ):
+                rule = (
+                    "free"
+                    if job.estimated_cost == 0
+                    else "removed from its queue before it started"
+                )
+                quotas.refund(job, f"cancel: {_label(job)} {rule}, so nothing is charged")
+                notifications.job_ended(job)
         return
     # It goes on: stopped (maybe) by the provider later, or delivered; the charge stays.
     Job.objects.filter(pk=job.pk, cancel_outcome="").update(cancel_outcome=outcome)
@@ -539,21 +559,25 @@ def fail(
     else:
         note = f"The provider may bill for this, so ${job.estimated_cost} counts as charged."
     shown = scrub(message if "not charged" in message.lower() else f"{message} {note}")
-    if job.move(
-        from_states,
-        Job.Status.FAILED,
-        error=shown,
-        error_kind=kind,
-        finished_at=timezone.now(),
-        lease_until=None,
-        next_check_at=None,
-    ):
+    # The end and its charge commit together: a worker killed between them would otherwise
+    # leave a failed job holding its reservation and its running slot.
+    with transaction.atomic():
+        if not job.move(
+            from_states,
+            Job.Status.FAILED,
+            error=shown,
+            error_kind=kind,
+            finished_at=timezone.now(),
+            lease_until=None,
+            next_check_at=None,
+        ):
+            return False
         if free:
             quotas.refund(job, "failed")
         else:
             quotas.settle(job, note)
-        return True
-    return False
+        notifications.job_ended(job)
+    return True
 
 
 def _backoff(job: Job, exc: TransientError) -> datetime:

@@ -50,9 +50,16 @@ class JobQuerySet(models.QuerySet):
     def unfinished(self) -> "JobQuerySet":
         return self.exclude(status__in=Job.TERMINAL)
 
+    def waiting(self) -> "JobQuerySet":
+        """Jobs in Studio's own queue, oldest first: the order they are given slots in."""
+        return self.filter(status=Job.Status.WAITING).order_by("created_at", "pk")
+
 
 class Job(models.Model):
     class Status(models.TextChoices):
+        # Accepted and reserved, waiting in Studio's own queue for one of the creator's
+        # running slots (studio/quotas.py admits it); it holds money and seconds, no slot.
+        WAITING = "waiting", "Waiting for a free slot"
         QUEUED = "queued", "Queued"
         SUBMITTING = "submitting", "Sending to provider"
         SUBMITTED = "submitted", "Waiting at provider"
@@ -91,6 +98,11 @@ class Job(models.Model):
 
     DURATIONS = options.DURATIONS
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    # Not sent to a provider yet: cancelling is free.
+    NOT_SENT = (Status.WAITING, Status.QUEUED)
+    # How long a queued step may wait for a free worker (or a freed slot for its hand-over)
+    # before the follower takes it up itself.
+    TASK_GRACE = timedelta(seconds=60)
     AT_PROVIDER = (Status.SUBMITTED, Status.RUNNING)  # the provider has it; we poll
     MAX_SEED = options.MAX_SEED
 
@@ -129,6 +141,9 @@ class Job(models.Model):
     batch = models.UUIDField(null=True, blank=True, db_index=True)
     # Where the job stands in the ledger (studio/quotas.py is the only writer).
     charge = models.CharField(max_length=10, choices=Charge.choices, blank=True)
+    # Whether the job holds one of its creator's running slots (Quota.running_jobs counts
+    # these): taken when it leaves *waiting*, given back once when it ends; quotas.py only.
+    holds_slot = models.BooleanField(default=False)
 
     status = models.CharField(
         max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True
@@ -154,6 +169,8 @@ class Job(models.Model):
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # When it took a running slot (left *waiting*): the timeout ceiling counts from here.
+    admitted_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     # When Studio learned the provider had finished: generation time, for planning polls.
     provider_done_at = models.DateTimeField(null=True, blank=True)
@@ -177,6 +194,7 @@ class Job(models.Model):
         if self.cancel_requested_at is not None:
             return False
         return self.status in (
+            self.Status.WAITING,
             self.Status.QUEUED,
             self.Status.SUBMITTING,
             self.Status.SUBMITTED,
@@ -303,7 +321,7 @@ class Lease(models.Model):
 
 
 class Quota(models.Model):
-    """A creator's limits (empty: the site's defaults) and jobs running now.
+    """A creator's limits (empty: the site's defaults) and the running slots they hold now.
 
     The admin's creator page sets the limits, and only them; everything else is written by
     studio/quotas.py alone, by conditional updates that hold under concurrency.
@@ -323,7 +341,11 @@ class Quota(models.Model):
     allowed_providers = models.JSONField(default=list, blank=True)
     allowed_resolutions = models.JSONField(default=list, blank=True)
     suspended = models.BooleanField(default=False)
+    # Jobs holding a running slot (Job.holds_slot), at most the concurrent-jobs limit.
     running_jobs = models.PositiveSmallIntegerField(default=0, editable=False)
+    # A freed slot is handed to the next waiting job at once; should that hand-over be
+    # lost (a worker killed), the follower admits this creator's waiting jobs from then on.
+    admit_due_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return f"Quota of {self.creator}"
@@ -470,3 +492,41 @@ class ProviderStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{label(self.provider)}: {'available' if self.available else 'unavailable'}"
+
+
+class Preferences(models.Model):
+    """What a creator chose for themselves (their limits, set by the admin, are on Quota)."""
+
+    creator = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"
+    )
+    email_when_ready = models.BooleanField(
+        default=False, help_text="E-mail the creator when a clip, or a batch's last clip, ends."
+    )
+
+    class Meta:
+        verbose_name_plural = "preferences"
+
+    def __str__(self) -> str:
+        return f"Preferences of {self.creator}"
+
+
+class Notification(models.Model):
+    """An e-mail about a job, or a batch, that ended. Recorded before it is sent, so each is
+    sent at most once however often its task runs (studio/notifications.py)."""
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    # What it is about: "job-<id>", or "batch-<uuid>" for all of a batch's clips.
+    about = models.CharField(max_length=64, unique=True)
+    # The job whose end sent it (for a batch, the last to end).
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
+    to = models.EmailField()
+    subject = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"E-mail about {self.about} to {self.to}"

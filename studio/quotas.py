@@ -1,13 +1,21 @@
 """Creators' limits and the ledger: the only code that writes usage.
 
-Submitting reserves a clip's price and seconds and one running slot (a batch of variations:
-all of them or none); success settles the reservation, failure or cancellation refunds it.
-An admin's grant, reset, suspend and resume go through here too, each with its ledger row.
-Every check-and-take is one conditional UPDATE (`WHERE used + this <= limit`), which is
-exact under concurrent submits on SQLite and PostgreSQL alike (shared/facts.md:
-read-check-write is not). Each change to usage is written with its ledger row in one
-transaction, and a job's `charge` moves reserved → settled | refunded by a conditional
-update, so nothing is settled or refunded twice however often a task runs.
+Submitting reserves a clip's price and seconds (a batch of variations: all of them or none);
+success settles the reservation, failure or cancellation refunds it. An admin's grant,
+reset, suspend and resume go through here too, each with its ledger row.
+
+Running slots are Studio's own queue: a reserved job waits (Job.Status.WAITING) holding its
+money and seconds but no slot until `admit` gives it one of its creator's running slots,
+oldest waiting job first. A slot freed by a job that ends is handed over when that end
+commits; the follower admits whatever a lost hand-over or a raised limit left free
+(`admit_waiting`, fair across creators).
+
+Every check-and-take is one conditional UPDATE (`WHERE used + this <= limit`,
+`WHERE running_jobs < limit`), which is exact under concurrent submits and frees on SQLite
+and PostgreSQL alike (shared/facts.md: read-check-write is not). Each change to usage is
+written with its ledger row in one transaction, and a job's `charge` moves reserved →
+settled | refunded by a conditional update, so nothing is settled or refunded twice however
+often a task runs; a slot is given back once per job (`Job.holds_slot`).
 """
 
 from dataclasses import dataclass
@@ -18,13 +26,16 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, models, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from studio.models import Job, LedgerEntry, Quota, Usage
 
 # Ledger rows that make up what a job holds while it is reserved.
 HOLDING = (LedgerEntry.Kind.RESERVE, LedgerEntry.Kind.REPRICE)
+# Jobs the follower's sweep admits at most in one pass (the rest in the next, a moment later).
+ADMIT_PER_PASS = 500
 
 
 class QuotaExceeded(Exception):
@@ -63,6 +74,7 @@ class Meter:
     seconds: int
     running: int
     granted: Decimal = Decimal("0")  # extra budget an admin granted for this month
+    waiting: int = 0  # jobs in Studio's queue for a free running slot
 
     @property
     def budget(self) -> Decimal:
@@ -109,6 +121,7 @@ def meter(creator: User) -> Meter:
         seconds=usage.seconds if usage else 0,
         running=quota.running_jobs if quota else 0,
         granted=usage.granted_usd if usage else Decimal("0"),
+        waiting=Job.objects.filter(creator=creator, status=Job.Status.WAITING).count(),
     )
 
 
@@ -130,8 +143,8 @@ def _row(model: type[_Row], **key: Any) -> _Row:
 
 @transaction.atomic
 def reserve(*batch: Job) -> None:
-    """Take the jobs' prices, seconds and running slots, all or nothing, or raise
-    QuotaExceeded naming the limit.
+    """Take the jobs' prices and seconds, all or nothing, or raise QuotaExceeded naming the
+    limit. No running slot is taken: the jobs wait for one (`admit`).
 
     Call it in the transaction that creates the jobs, so refused jobs are never saved.
     """
@@ -142,13 +155,11 @@ def reserve(*batch: Job) -> None:
     limits = _limits(quota)
     if limits.suspended:
         raise QuotaExceeded("Your account is suspended; ask the studio's admin.")
+    if limits.concurrent_jobs < 1:
+        # Its jobs would wait for a slot that never comes.
+        raise QuotaExceeded("Your account may not run any jobs at once; ask the studio's admin.")
     for job in batch:
         _check_allowed(job, limits)
-    if not Quota.objects.filter(
-        pk=quota.pk, running_jobs__lte=limits.concurrent_jobs - len(batch)
-    ).update(running_jobs=F("running_jobs") + len(batch)):
-        quota.refresh_from_db()
-        raise QuotaExceeded(_slots_message(quota.running_jobs, limits, len(batch)))
     month = this_month()
     usage = _row(Usage, creator=creator, month=month)
     took = Usage.objects.filter(
@@ -170,6 +181,108 @@ def reserve(*batch: Job) -> None:
         job.charge = Job.Charge.RESERVED
 
 
+def admit(creator_id: int) -> list[Job]:
+    """Give the creator's free running slots to their oldest waiting jobs, one at a time,
+    and return the jobs admitted (now *queued*, their submits queued on commit).
+
+    Each admission is its own short transaction: one conditional UPDATE takes the slot
+    (`running_jobs < limit`), so two workers freeing slots at once never admit more than the
+    limit allows, and the job leaves *waiting* in the same commit. A waiting job of a
+    suspended creator stays waiting until they are resumed.
+    """
+    admitted = []
+    while (job := _admit_next(creator_id)) is not None:
+        admitted.append(job)
+    return admitted
+
+
+def _admit_next(creator_id: int) -> Job | None:
+    """The creator's oldest waiting job given a slot, or None: none waits, or none is free."""
+    if not Job.objects.waiting().filter(creator_id=creator_id).exists():
+        return None
+    limits = _limits(Quota.objects.filter(creator_id=creator_id).first())
+    if limits.suspended:
+        return None
+    now = timezone.now()
+    with transaction.atomic():
+        # The slot first: on PostgreSQL its row lock then orders the creator's admitters, so
+        # each takes the oldest job still waiting; SQLite serialises writers anyway.
+        if not Quota.objects.filter(
+            creator_id=creator_id, running_jobs__lt=limits.concurrent_jobs
+        ).update(running_jobs=F("running_jobs") + 1):
+            return None
+        # A job locked meanwhile is being cancelled: skip it rather than wait for it (a
+        # submit admitting in its own transaction holds the usage row that cancel wants).
+        # Should that leave none to admit, the follower's sweep gives the slot out later.
+        job: Job | None = (
+            Job.objects.waiting()
+            .filter(creator_id=creator_id)
+            .select_for_update(skip_locked=True)
+            .first()
+        )
+        if job is None or not job.move(
+            [Job.Status.WAITING],
+            Job.Status.QUEUED,
+            holds_slot=True,
+            admitted_at=now,
+            lease_until=None,
+            # Should its submit task be lost, the follower sends it then (as any queued job).
+            next_check_at=now + Job.TASK_GRACE,
+        ):
+            transaction.set_rollback(True)  # the slot goes back
+            return None
+        transaction.on_commit(lambda: _queue_submit(job.pk))
+    return job
+
+
+def _queue_submit(job_id: int) -> None:
+    async_task("studio.tasks.submit_job", job_id)
+
+
+def _hand_over(creator_id: int) -> None:
+    """A slot of the creator's was freed and committed: give it to their next waiting job."""
+    admit(creator_id)
+
+
+def admit_waiting(*, at_most: int = ADMIT_PER_PASS) -> list[Job]:
+    """The follower's backstop: admit waiting jobs wherever a slot is free and nobody took
+    it: a hand-over lost with its worker (once `Quota.admit_due_at` has passed), a limit
+    raised, an account resumed. Returns the jobs admitted, in the order they were.
+
+    Fair across creators: slots are each creator's own, so one creator's queue never holds
+    another's job back, and this sweep goes round by round over the creators with a job
+    waiting and a slot free, ordered by their oldest waiting job, admitting one job of each
+    per round (the creator's oldest). However long one creator's queue, every other
+    creator's next job is admitted in the first round.
+    """
+    now = timezone.now()
+    due = Q(creator__quota__admit_due_at__isnull=True) | Q(creator__quota__admit_due_at__lte=now)
+    creators = list(
+        Job.objects.filter(due, status=Job.Status.WAITING)
+        .values("creator_id")
+        .annotate(oldest=Min("created_at"))
+        .order_by("oldest", "creator_id")
+        .values_list("creator_id", flat=True)
+    )
+    if not creators:
+        return []
+    free = set()
+    for quota in Quota.objects.filter(creator_id__in=creators):
+        limits = _limits(quota)
+        if not limits.suspended and quota.running_jobs < limits.concurrent_jobs:
+            free.add(quota.creator_id)
+    order = [creator_id for creator_id in creators if creator_id in free]
+    admitted: list[Job] = []
+    while order and len(admitted) < at_most:
+        still = []
+        for creator_id in order[: at_most - len(admitted)]:
+            if (job := _admit_next(creator_id)) is not None:
+                admitted.append(job)
+                still.append(creator_id)
+        order = still
+    return admitted
+
+
 def _check_allowed(job: Job, limits: Limits) -> None:
     if not limits.allows_provider(job.provider):
         raise QuotaExceeded(
@@ -182,18 +295,6 @@ def _check_allowed(job: Job, limits: Limits) -> None:
 
 def _clips(count: int) -> str:
     return "This clip" if count == 1 else f"These {count} clips"
-
-
-def _slots_message(running: int, limits: Limits, count: int) -> str:
-    if count == 1:
-        return (
-            f"You have {running} of {limits.concurrent_jobs} jobs running; wait for one to finish."
-        )
-    free = max(0, limits.concurrent_jobs - running)
-    return (
-        f"These {count} clips need {count} running slots; you have {running} of "
-        f"{limits.concurrent_jobs} jobs running, so {free} are free."
-    )
 
 
 def _which_limit(usage: Usage, limits: Limits, cost: Decimal, seconds: int, count: int) -> str:
@@ -294,9 +395,17 @@ def _reserved_month(job: Job) -> date:
 
 
 def _free_slot(job: Job) -> None:
+    """Give back the job's running slot (once; a waiting job holds none), and hand it to the
+    creator's next waiting job once this commits. The follower admits that job itself
+    should the hand-over be lost, from `admit_due_at` on."""
+    if not Job.objects.filter(pk=job.pk, holds_slot=True).update(holds_slot=False):
+        return
+    job.holds_slot = False
     Quota.objects.filter(creator_id=job.creator_id, running_jobs__gt=0).update(
-        running_jobs=F("running_jobs") - 1
+        running_jobs=F("running_jobs") - 1, admit_due_at=timezone.now() + Job.TASK_GRACE
     )
+    creator_id = job.creator_id
+    transaction.on_commit(lambda: _hand_over(creator_id))
 
 
 # An admin's changes to a creator's allowance, each written with its ledger row.
@@ -337,12 +446,17 @@ def reset_month(creator: User, *, by: str) -> None:
 
 
 def suspend(creator: User, *, by: str) -> bool:
-    """No new jobs until resumed; jobs already running finish. False if already suspended."""
+    """No new jobs until resumed; jobs already running finish, and those waiting for a slot
+    wait until then. False if already suspended."""
     return _set_suspended(creator, True, LedgerEntry.Kind.SUSPEND, f"suspended by {by}")
 
 
 def resume(creator: User, *, by: str) -> bool:
-    return _set_suspended(creator, False, LedgerEntry.Kind.RESUME, f"resumed by {by}")
+    """New jobs again, and the jobs that waited meanwhile start as slots allow."""
+    resumed = _set_suspended(creator, False, LedgerEntry.Kind.RESUME, f"resumed by {by}")
+    if resumed:
+        admit(creator.pk)
+    return resumed
 
 
 @transaction.atomic

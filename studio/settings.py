@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from studio.environment import env, env_bool, env_int, env_list
+from studio.environment import SECRET_SETTINGS, env, env_bool, env_int, env_list
 from studio.providers.registry import provider_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -213,6 +213,26 @@ for _setting in provider_settings():
 STUDIO_PROVIDER_TIMEOUT = env_int("STUDIO_PROVIDER_TIMEOUT", 30)
 # Largest MP4 accepted from a provider.
 STUDIO_MAX_CLIP_BYTES = env_int("STUDIO_MAX_CLIP_MB", 200) * 1024 * 1024
+# E-mail: the creators who ask are told when a clip or batch is ready. Printed to the
+# worker's console unless EMAIL_HOST names an SMTP server (or EMAIL_BACKEND another backend).
+EMAIL_HOST = env("EMAIL_HOST")
+EMAIL_BACKEND = env("EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
+SECRET_SETTINGS.add("EMAIL_HOST_PASSWORD")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS or EMAIL_USE_SSL, not both.")
+# A slow mail server holds up only the e-mail task, and for this long at most.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Studio <studio@localhost>")
+
 # Webhooks: where providers can reach Studio from outside (https://studio.example.com).
 # Empty: no webhooks are asked for, and jobs are followed by polling alone.
 STUDIO_PUBLIC_URL = env("STUDIO_PUBLIC_URL").rstrip("/")

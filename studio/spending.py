@@ -44,7 +44,8 @@ def _cents(usd: Decimal | None) -> Decimal:
 def with_meter(creators: QuerySet, month: date) -> QuerySet:
     """`creators` (users) annotated with `month`'s meter as quotas.meter reads it, in the same
     query whatever the number of rows: spent_usd, granted_usd, budget_usd (the monthly budget
-    plus grants), used_seconds, seconds_limit, running, concurrent_limit, is_suspended.
+    plus grants), used_seconds, seconds_limit, running, concurrent_limit, waiting (jobs in
+    Studio's queue for a slot), is_suspended.
     On SQLite the dollar figures come with a float's digits: show them to the cent."""
     usage = Usage.objects.filter(creator=OuterRef("pk"), month=month)
 
@@ -68,6 +69,16 @@ def with_meter(creators: QuerySet, month: date) -> QuerySet:
             "quota__concurrent_jobs", Value(settings.STUDIO_DEFAULT_CONCURRENT_JOBS)
         ),
         is_suspended=Coalesce("quota__suspended", Value(False)),
+        waiting=Coalesce(
+            Subquery(
+                Job.objects.filter(creator=OuterRef("pk"), status=Job.Status.WAITING)
+                .order_by()
+                .values("creator")
+                .annotate(n=Count("pk"))
+                .values("n")[:1]
+            ),
+            Value(0),
+        ),
     )
     return annotated
 

@@ -4,7 +4,7 @@ Every task may run twice (the ORM broker redelivers after `retry` seconds), so e
 domain function is idempotent.
 """
 
-from studio import following, health, jobs
+from studio import following, health, jobs, notifications
 from studio.providers.local import worker
 
 
@@ -30,3 +30,7 @@ def cancel_at_provider(job_id: int) -> None:
 
 def check_providers() -> None:
     health.check_unless_recent()
+
+
+def notify_job_ended(job_id: int) -> None:
+    notifications.send_for(job_id)

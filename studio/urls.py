@@ -12,6 +12,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/cancel/", views.job_cancel, name="job_cancel"),
     path("batches/<uuid:batch>/", views.batch_detail, name="batch"),
     path("gallery/", views.gallery, name="gallery"),
+    path("settings/notifications/", views.notification_settings, name="notification_settings"),
     path("clips/<int:clip_id>/", views.clip_detail, name="clip"),
     path("clips/<int:clip_id>/delete/", views.clip_delete, name="clip_delete"),
     path("clips/<int:clip_id>/video.mp4", views.clip_video, name="clip_video"),

@@ -10,7 +10,11 @@ again. Stages:
   yet recorded, so the job is still *submitting*;
 - `render`: the local render is half-way through;
 - `poster`: the MP4 is in storage under its final name, the poster is not;
-- `discard`: the job has succeeded (committed); the provider's copy is not yet discarded.
+- `discard`: the job has succeeded (committed); the provider's copy is not yet discarded;
+- `handover`: the job ahead of this one (waiting for a running slot) has ended and freed its
+  slot (committed); this job, next in line, has not been admitted to it yet;
+- `admitted`: this job has been admitted to a slot (committed, now *queued*); its submit task
+  is not queued yet.
 
 Every local render that starts is logged as a line `<job id>` in `renders.log` there.
 
@@ -51,7 +55,7 @@ def hold(stage: str, job: int, prompt: str) -> None:
 
 
 def install() -> None:
-    from studio import jobs
+    from studio import jobs, quotas
     from studio.models import Job, LocalRender
     from studio.providers.local import client as local
     from studio.providers.local import renderer, worker
@@ -104,7 +108,23 @@ def install() -> None:
             hold("discard", job_id(row.client_reference), row.spec["options"]["prompt"])
         return discard(self, handle)
 
+    hand_over = quotas._hand_over
+
+    def held_hand_over(creator_id):
+        following = Job.objects.waiting().filter(creator_id=creator_id).first()
+        if following is not None:
+            hold("handover", following.pk, following.prompt)
+        return hand_over(creator_id)
+
+    queue_submit = quotas._queue_submit
+
+    def held_queue_submit(job_id):
+        hold("admitted", job_id, Job.objects.get(pk=job_id).prompt)
+        return queue_submit(job_id)
+
     local.LocalProvider.submit = held_submit
+    quotas._hand_over = held_hand_over
+    quotas._queue_submit = held_queue_submit
     worker.render = logged_render
     renderer.render_clip = held_render_clip
     jobs._replace = held_replace

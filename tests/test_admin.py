@@ -487,3 +487,17 @@ def test_the_dashboard_is_for_staff_who_may_see_the_ledger(client, creator):
     assert 'href="/admin/studio/dashboard/">Spending dashboard</a>' in (
         client.get(reverse("admin:index")).content.decode()
     )
+
+
+def test_raising_a_creators_limit_starts_their_waiting_jobs_at_once(client, boss, creator):
+    Quota.objects.create(creator=creator, concurrent_jobs=1)
+    made = [text_job(creator) for _ in range(3)]
+    assert [job.status for job in made] == ["queued", "waiting", "waiting"]
+    listing = client.get(CREATORS).content.decode()
+    assert "1 of 1 · 2 waiting" in listing
+    quota = Quota.objects.get(creator=creator)
+    url = reverse("admin:studio_creator_change", args=[creator.pk])
+    client.post(url, {**limits_form(concurrent_jobs="2", id=quota.pk, creator=creator.pk),
+                      "quota-INITIAL_FORMS": "1"})  # fmt: skip
+    statuses = list(Job.objects.order_by("pk").values_list("status", flat=True))
+    assert statuses == ["queued", "queued", "waiting"]

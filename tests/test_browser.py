@@ -31,7 +31,7 @@ def test_newcomer_makes_plays_and_downloads_a_clip(page, studio_url, tmp_path):
     page.get_by_role("button", name="Generate").click()
 
     # The status changes live, without a reload, until the clip is there.
-    expect(page.get_by_role("heading", name="Job")).to_be_visible()
+    expect(page.get_by_role("heading", name="Slow push in on the harbour at dawn")).to_be_visible()
     page.evaluate("window.studioNoReload = true")
     expect(page.get_by_test_id("status")).to_have_text("Done", timeout=90_000)
     assert page.evaluate("window.studioNoReload") is True

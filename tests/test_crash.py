@@ -117,11 +117,22 @@ class Studio:
         found = {r["id"]: r["status"] for r in self.rows("SELECT id, status FROM studio_job")}
         return {label: found[pk] for label, pk in self.jobs.items()}
 
-    def generate(self, **prompts: str) -> None:
+    def add_creator(self, username: str) -> None:
+        code = (
+            "from django.contrib.auth.models import User\n"
+            f"User.objects.create_user({username!r}, password='pw-crash-creator')\n"
+        )
+        subprocess.run(
+            [*MANAGE, "shell", "-c", code], env=self.env, cwd=ROOT, check=True, capture_output=True
+        )
+
+    def generate(self, user: str | None = None, **prompts: str) -> None:
         """Make one 4 s 720p clip of the still per label with `manage.py generate`, in one
-        process; each label's prompt ends with the label, so its requests can be told apart."""
+        process (as `user`, else the demo account); each label's prompt ends with the label,
+        so its requests can be told apart."""
         runs = [
             {"provider": provider, "prompt": f"Slow push in on the valley {extra} ({label})"}
+            | ({"user": user} if user else {})
             for label, (provider, extra) in prompts.items()
         ]
         code = (
@@ -276,13 +287,18 @@ def assert_settled_once(studio: Studio, expected: dict[str, str]) -> None:
     others = {name: size for name, size in state["files"] if name not in stills}
     assert others == wanted_files
     assert state["renders"] == [], "the local renderer kept a render of a finished job"
-    # Usage is the ledger's sum, and every running slot was given back.
-    (usage,) = state["usage"]
-    assert Decimal(str(usage["usd"])) == sum(
-        (Decimal(str(e["usd"])) for e in state["ledger"]), Decimal("0")
+    # Each creator's usage is the sum of their ledger, and every running slot was given back.
+    assert state["usage"]
+    for usage in state["usage"]:
+        theirs = [e for e in state["ledger"] if e["creator_id"] == usage["creator_id"]]
+        assert Decimal(str(usage["usd"])) == sum(
+            (Decimal(str(e["usd"])) for e in theirs), Decimal("0")
+        )
+        assert usage["seconds"] == sum(e["seconds"] for e in theirs)
+    assert state["quota"] and [q["running_jobs"] for q in state["quota"]] == [0] * len(
+        state["quota"]
     )
-    assert usage["seconds"] == sum(e["seconds"] for e in state["ledger"])
-    assert [q["running_jobs"] for q in state["quota"]] == [0]
+    assert not any(job["holds_slot"] for job in state["jobs"])
 
 
 def assert_stages_at_the_kill(studio: Studio) -> None:
@@ -400,8 +416,12 @@ def test_a_cluster_killed_at_every_stage_finishes_every_job_once(
     # No task failed with an error, before the kill or after.
     assert studio.rows("SELECT func, result FROM django_q_task WHERE NOT success") == []
 
-    # q2 redelivers every killed task after `retry`: the same tasks again, twice at once in
-    # two processes, change nothing.
+    assert_redelivery_changes_nothing(studio, emulator)
+
+
+def assert_redelivery_changes_nothing(studio: Studio, emulator: Emulator) -> None:
+    """q2 redelivers every killed task after `retry`: the same tasks again, twice at once in
+    two processes, change nothing."""
     before = snapshot(studio)
     requests = len(emulator.requests)
     ids = list(studio.jobs.values())
@@ -426,6 +446,80 @@ def test_a_cluster_killed_at_every_stage_finishes_every_job_once(
         assert run.returncode == 0, out.decode()
     assert snapshot(studio) == before
     assert len(emulator.requests) == requests
+
+
+def test_a_cluster_killed_while_slots_are_handed_over_starts_every_waiting_job_once(
+    studio, cluster, provider_emulator
+):
+    emulator = provider_emulator
+    # One running job per creator: each job that ends hands its slot to the next in line.
+    studio.env["STUDIO_DEFAULT_CONCURRENT_JOBS"] = "1"
+    studio.add_creator("bea")
+    first = cluster()
+    emulator.latency = 1.0
+    studio.generate(
+        handover_first=("fal", ""),  # runs; its end frees the slot
+        handover_next=("fal", "[hold:handover]"),  # next in line: not admitted to it yet
+        handover_last=("local", ""),  # waits behind it
+    )
+    studio.generate(
+        user="bea",
+        admitted_first=("fal", ""),
+        admitted_next=("fal", "[hold:admitted]"),  # admitted, its submit not queued yet
+        admitted_last=("local", ""),
+    )
+    assert studio.statuses()["handover_next"] == "waiting"
+    studio.wait_for(
+        "parked at both hand-overs",
+        lambda: (
+            studio.held("handover_next", "handover") and studio.held("admitted_next", "admitted")
+        ),
+        timeout=60,
+    )
+    first.kill()
+
+    # What the kill left: one slot freed and nobody admitted to it; one job admitted, with
+    # its slot, and no submit task; neither sent anywhere.
+    running = {
+        q["creator_id"]: q["running_jobs"] for q in studio.rows("SELECT * FROM studio_quota")
+    }
+    handed, admitted = studio.job("handover_next"), studio.job("admitted_next")
+    assert [studio.job(label)["status"] for label in ("handover_first", "admitted_first")] == [
+        "succeeded", "succeeded",
+    ]  # fmt: skip
+    assert (handed["status"], handed["holds_slot"], running[handed["creator_id"]]) == (
+        "waiting", 0, 0,
+    )  # fmt: skip
+    assert (admitted["status"], admitted["holds_slot"], running[admitted["creator_id"]]) == (
+        "queued", 1, 1,
+    )  # fmt: skip
+    assert submits_for(emulator, "handover_next") == submits_for(emulator, "admitted_next") == 0
+    assert (studio.job("handover_last")["status"], studio.job("admitted_last")["status"]) == (
+        "waiting", "waiting",
+    )  # fmt: skip
+
+    started = time.monotonic()
+    second = cluster()
+    studio.wait_for(
+        "all ended",
+        lambda: all(s in TERMINAL for s in studio.statuses().values()),
+        timeout=RECOVERY_SECONDS + 60,
+    )
+    recovery = time.monotonic() - started
+    second.kill()
+    print(f"recovered in {recovery:.0f} s")
+
+    assert_settled_once(studio, {label: "succeeded" for label in studio.jobs})
+    # Each job started once, in line: the hosted ones were sent once each, the local ones
+    # rendered once each, and each waited for the one ahead of it.
+    for label in ("handover_first", "handover_next", "admitted_first", "admitted_next"):
+        assert submits_for(emulator, label) == 1, label
+    assert studio.renders_of("handover_last") == studio.renders_of("admitted_last") == 1
+    for ahead, behind in (("handover_next", "handover_last"), ("admitted_next", "admitted_last")):
+        assert studio.job(behind)["admitted_at"] >= studio.job(ahead)["finished_at"]
+    assert list((studio.root / "tmp").iterdir()) == []
+    assert studio.rows("SELECT func, result FROM django_q_task WHERE NOT success") == []
+    assert_redelivery_changes_nothing(studio, emulator)
 
 
 # --------------------------------------------------------------------------- twice at once

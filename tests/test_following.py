@@ -148,7 +148,8 @@ def test_a_job_past_the_ceiling_fails_as_timed_out_and_is_refunded(emulator, cre
 
 def test_a_job_that_could_never_be_sent_times_out_too(creator, settings):
     job = new_job(creator, "local", mode="text")
-    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    # The ceiling counts from when it took its running slot (it may have waited for one).
+    Job.objects.filter(pk=job.pk).update(admitted_at=timezone.now() - timedelta(hours=1))
     following.follow_once()
     job.refresh_from_db()
     assert (job.status, job.error_kind) == ("failed", "timed_out")
@@ -200,7 +201,7 @@ def test_a_seed_studio_picked_moves_to_a_provider_without_seeds_and_a_chosen_one
     assert (picked.provider, picked.seed, picked.seed_drawn) == ("gemini", None, False)
     assert seed_text(picked) == "none: Gemini API takes no seed"
     # The creator's own seed must be honoured: only a provider that takes one will do.
-    assert (chosen.provider, chosen.seed, seed_text(chosen)) == ("oxen", 7, "7")
+    assert (chosen.provider, chosen.seed, seed_text(chosen)) == ("vertex", 7, "7")
 
 
 def test_the_create_page_offers_failover_only_when_the_site_allows_it(signed_in, settings):

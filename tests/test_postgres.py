@@ -1,5 +1,6 @@
-"""The quota races again on PostgreSQL: the same tests, run by a second pytest whose
-DATABASE_URL is a throwaway PostgreSQL server (or DATABASE_URL's, when that is one)."""
+"""The quota races (submits, frees and hand-overs of running slots, and the e-mail sent once)
+again on PostgreSQL: the same tests, run by a second pytest whose DATABASE_URL is a
+throwaway PostgreSQL server (or DATABASE_URL's, when that is one)."""
 
 import os
 import subprocess
@@ -8,7 +9,11 @@ from pathlib import Path
 
 RACES = [
     "tests/test_quotas.py::test_fifty_concurrent_submits_against_room_for_ten_accept_exactly_ten",
-    "tests/test_quotas.py::test_concurrent_submits_respect_the_running_jobs_limit",
+    "tests/test_quotas.py::test_concurrent_submits_start_at_most_the_running_jobs_limit",
+    "tests/test_queue.py::test_concurrent_frees_admit_exactly_as_many_as_the_limit_allows",
+    "tests/test_queue.py::test_concurrent_frees_and_cancels_never_admit_a_cancelled_job",
+    "tests/test_queue.py::test_concurrent_follower_sweeps_admit_each_job_once",
+    "tests/test_notifications.py::test_the_same_task_run_twice_at_once_sends_one_email",
 ]
 
 

@@ -40,9 +40,9 @@ def usage(creator) -> Usage:
     return Usage.objects.get(creator=creator, month=quotas.this_month())
 
 
-def test_submitting_reserves_price_seconds_and_a_slot(creator):
+def test_submitting_reserves_price_seconds_and_a_free_slot(creator):
     job = fal_job(creator)
-    assert job.charge == Job.Charge.RESERVED
+    assert (job.charge, job.status, job.holds_slot) == (Job.Charge.RESERVED, "queued", True)
     assert (usage(creator).usd, usage(creator).seconds) == (Decimal("0.40"), 8)
     assert Quota.objects.get(creator=creator).running_jobs == 1
     entry = LedgerEntry.objects.get()
@@ -112,13 +112,26 @@ def test_seconds_limit_is_named(creator):
         text_job(creator)
 
 
-def test_concurrent_jobs_limit_and_its_release(creator):
+def test_a_job_past_the_running_jobs_limit_waits_and_starts_when_a_slot_frees(
+    creator, django_capture_on_commit_callbacks
+):
     Quota.objects.create(creator=creator, concurrent_jobs=1)
     first = text_job(creator)
-    with pytest.raises(quotas.QuotaExceeded, match="You have 1 of 1 jobs running"):
+    second = text_job(creator)
+    assert (second.status, second.charge, second.holds_slot) == ("waiting", "reserved", False)
+    assert Quota.objects.get(creator=creator).running_jobs == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.cancel(first)
+    second.refresh_from_db()
+    assert (second.status, second.holds_slot) == ("queued", True)
+    assert Quota.objects.get(creator=creator).running_jobs == 1
+
+
+def test_an_account_that_may_run_no_jobs_at_once_is_refused(creator):
+    Quota.objects.create(creator=creator, concurrent_jobs=0)
+    with pytest.raises(quotas.QuotaExceeded, match="may not run any jobs at once"):
         text_job(creator)
-    jobs.cancel(first)
-    assert text_job(creator).charge == Job.Charge.RESERVED
+    assert not Job.objects.exists()
 
 
 def test_a_suspended_creator_cannot_submit(creator):
@@ -149,6 +162,16 @@ def test_the_meter_shows_what_is_left(signed_in, creator):
     page = signed_in.get(reverse("create")).content.decode()
     assert "This month: $0.40 of $10.00" in page
     assert "8 s of 200 s" in page and "1 of 3 running" in page
+    assert "waiting" not in page
+
+
+def test_the_meter_counts_the_jobs_waiting_for_a_slot(signed_in, creator):
+    Quota.objects.create(creator=creator, concurrent_jobs=1)
+    for _ in range(3):
+        fal_job(creator)
+    assert (quotas.meter(creator).running, quotas.meter(creator).waiting) == (1, 2)
+    page = signed_in.get(reverse("create")).content.decode()
+    assert "1 of 1 running · 2 waiting" in page
 
 
 def test_the_job_says_it_was_not_charged(signed_in, creator):
@@ -194,7 +217,7 @@ def test_fifty_concurrent_submits_against_room_for_ten_accept_exactly_ten():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_submits_respect_the_running_jobs_limit():
+def test_concurrent_submits_start_at_most_the_running_jobs_limit():
     creator = make_creator("race2")
     Quota.objects.create(creator=creator, concurrent_jobs=3)
     results = []
@@ -215,8 +238,11 @@ def test_concurrent_submits_respect_the_running_jobs_limit():
         thread.start()
     for thread in threads:
         thread.join()
-    assert results.count(True) == 3
+    assert results.count(True) == 20  # all accepted: the rest wait for a slot
+    statuses = list(Job.objects.values_list("status", flat=True))
+    assert (statuses.count("queued"), statuses.count("waiting")) == (3, 17)
     assert Quota.objects.get(creator=creator).running_jobs == 3
+    assert Job.objects.filter(holds_slot=True).count() == 3
 
 
 class BillingProvider(Provider):
@@ -340,15 +366,15 @@ def test_a_batch_that_does_not_fit_the_budget_is_refused_whole(creator):
     assert len(fal_batch(creator, 2)) == 2  # what does fit still goes through
 
 
-def test_a_batch_needs_a_running_slot_for_every_clip(creator):
+def test_a_batch_bigger_than_the_free_slots_starts_what_fits_and_the_rest_wait(creator):
     Quota.objects.create(creator=creator, concurrent_jobs=3)
     fal_job(creator)
-    with pytest.raises(
-        quotas.QuotaExceeded, match=r"These 3 clips need 3 running slots.*2 are free"
-    ):
-        fal_batch(creator, 3)
-    assert Job.objects.count() == 1
-    assert usage(creator).usd == Decimal("0.40")
+    made = fal_batch(creator, 3)
+    assert [job.status for job in made] == ["queued", "queued", "waiting"]
+    assert all(job.charge == Job.Charge.RESERVED for job in made)
+    assert usage(creator).usd == Decimal("1.60")  # every clip's money, all together
+    assert Quota.objects.get(creator=creator).running_jobs == 3
+    assert ledger_adds_up(creator)
 
 
 def test_a_creator_may_be_limited_to_some_providers_and_resolutions(creator):

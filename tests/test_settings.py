@@ -63,3 +63,43 @@ def test_q_timeout_must_stay_below_the_retry(value):
     run = q2_settings(Q_TIMEOUT=value)
     assert run.returncode != 0
     assert f"Q_TIMEOUT must be more than 0 and less than 180 seconds, not {value}." in run.stderr
+
+
+def email_settings(**env):
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SECRET_KEY", "DEBUG") and not k.startswith(("EMAIL_", "DEFAULT_FROM"))
+    }
+    clean.update(env, DJANGO_SETTINGS_MODULE="studio.settings", SECRET_KEY="k" * 50)
+    code = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        "from studio import redaction;"
+        "print(s.EMAIL_BACKEND.rsplit('.', 2)[1], s.EMAIL_HOST or '-', s.EMAIL_PORT,"
+        " s.EMAIL_USE_TLS, s.EMAIL_USE_SSL, s.EMAIL_TIMEOUT, s.DEFAULT_FROM_EMAIL,"
+        " redaction.scrub('password ' + (s.EMAIL_HOST_PASSWORD or '-')))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], env=clean, cwd=ROOT, capture_output=True, text=True
+    )
+
+
+def test_email_goes_to_the_console_unless_an_smtp_server_is_set():
+    assert email_settings().stdout.split() == [
+        "console", "-", "587", "True", "False", "10", "Studio", "<studio@localhost>", "password",
+        "-",
+    ]  # fmt: skip
+    smtp = email_settings(
+        EMAIL_HOST="smtp.example.com", EMAIL_PORT="465", EMAIL_USE_SSL="true",
+        EMAIL_HOST_PASSWORD="mail-secret-value", DEFAULT_FROM_EMAIL="clips@example.com",
+    )  # fmt: skip
+    assert smtp.stdout.split() == [
+        "smtp", "smtp.example.com", "465", "False", "True", "10", "clips@example.com",
+        "password", "[redacted]",
+    ]  # fmt: skip
+
+
+def test_email_over_both_tls_and_ssl_is_refused():
+    run = email_settings(EMAIL_HOST="smtp.example.com", EMAIL_USE_TLS="true", EMAIL_USE_SSL="true")
+    assert run.returncode != 0
+    assert "Set EMAIL_USE_TLS or EMAIL_USE_SSL, not both." in run.stderr

@@ -143,6 +143,9 @@ def test_the_meter_columns_agree_with_the_quotas_meter(creator, other_creator, s
     fal_job(creator)
     quotas.settle(fal_job(creator, 4))
     quotas.grant(creator, Decimal("1.25"), by="boss")
+    Quota.objects.create(creator=other_creator, concurrent_jobs=1)
+    fal_job(other_creator)
+    fal_job(other_creator)  # waits for a slot
     quotas.suspend(other_creator, by="boss")
     make_creator("cy")  # no quota, no usage
     for row in creators():
@@ -155,10 +158,14 @@ def test_the_meter_columns_agree_with_the_quotas_meter(creator, other_creator, s
             meter.limits.monthly_seconds,
         )
         assert (row.running, row.concurrent_limit) == (meter.running, meter.limits.concurrent_jobs)
+        assert row.waiting == meter.waiting
         assert row.is_suspended == meter.limits.suspended
     ana = creators().get(username="ana")
     assert (ana.spent_usd, ana.budget_usd, ana.used_seconds, ana.running) == (
         Decimal("0.60"), Decimal("3.25"), 12, 1,
+    )  # fmt: skip
+    assert (creators().get(username="ben").running, creators().get(username="ben").waiting) == (
+        1, 1,
     )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
 import io
+import re
 
 import pytest
 from django.core.files.storage import default_storage
@@ -309,3 +310,33 @@ def test_another_creators_clip_cannot_be_deleted(client, creator, other_creator)
     assert client.post(reverse("clip_delete", args=[clip.pk])).status_code == 404
     assert client.get(reverse("clip_delete", args=[clip.pk])).status_code in (404, 405)
     assert Clip.objects.filter(pk=clip.pk).exists()
+
+
+def test_the_job_page_shows_where_the_job_is_on_its_timeline(signed_in, creator, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from studio import pacing
+
+    monkeypatch.setattr(pacing, "typical_seconds", lambda provider: 60.0)
+    job = text_job(creator, "a lighthouse, mid-render")
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.RUNNING,
+        submitted_at=timezone.now() - timedelta(seconds=42),
+        provider_job_id="r1",
+    )
+    page = signed_in.get(reverse("job", args=[job.pk]), headers={"HX-Request": "true"})
+    html = page.content.decode()
+    states = re.findall(r'<li class="([^"]+)"[^>]*data-stage="(\w+)"', html)
+    assert states == [
+        ("done", "queue"), ("done", "provider"), ("now", "generating"),
+        ("todo", "finishing"), ("todo", "done"),
+    ]  # fmt: skip
+    assert re.search(r'data-testid="headline">0:4[23] so far, about 0:1[78] left<', html)
+    # Without a reported percentage, the bar is the estimate: elapsed of about the whole.
+    assert re.search(r'<progress max="60" value="4[23]"', html)
+    Job.objects.filter(pk=job.pk).update(progress=70)
+    html = signed_in.get(reverse("job", args=[job.pk]), headers={"HX-Request": "true"})
+    assert '<progress max="100" value="70"' in html.content.decode()
+    assert "left · 70%<" in html.content.decode()

@@ -185,6 +185,8 @@ class CreatorAdmin(admin.ModelAdmin):
             Quota.objects.filter(pk=quota.pk).update(
                 **{name: getattr(limits, name) for name in LimitsForm.Meta.fields}
             )
+            # A limit raised: the jobs waiting for a slot start now, not at the follower's pass.
+            quotas.admit(form.instance.pk)
 
     @admin.display(description="spent this month", ordering="spent_usd")
     def spend(self, creator: Any) -> str:
@@ -197,7 +199,8 @@ class CreatorAdmin(admin.ModelAdmin):
 
     @admin.display(description="running", ordering="running")
     def running(self, creator: Any) -> str:
-        return f"{creator.running} of {creator.concurrent_limit}"
+        waiting = f" · {creator.waiting} waiting" if creator.waiting else ""
+        return f"{creator.running} of {creator.concurrent_limit}{waiting}"
 
     @admin.display(description="providers")
     def providers(self, creator: Any) -> str:
@@ -228,6 +231,7 @@ class CreatorAdmin(admin.ModelAdmin):
             f"${meter.usd} of ${meter.budget}{granted if meter.granted else ''} · "
             f"{meter.seconds} s of {meter.limits.monthly_seconds} s · "
             f"{meter.running} of {meter.limits.concurrent_jobs} running"
+            + (f" · {meter.waiting} waiting for a slot" if meter.waiting else "")
         )
 
     @admin.display(description="standing")

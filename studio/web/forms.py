@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from studio import health, images, jobs, quotas
-from studio.models import Job, SourceImage
+from studio.models import Job, Preferences, SourceImage
 from studio.options import (
     DURATIONS,
     MAX_SEED,
@@ -475,3 +475,35 @@ def _as_still(still: SourceImage | images.NormalisedImage | None) -> Still | Non
         height=still.height,
         size_bytes=len(still.data),
     )
+
+
+class NotificationsForm(forms.Form):
+    """Whether the creator is e-mailed when a clip, or a batch's last clip, ends, and where
+    (their account's address, which the form can set)."""
+
+    email_when_ready = forms.BooleanField(
+        required=False, label="E-mail me when a clip or batch is ready"
+    )
+    email = forms.EmailField(required=False, label="E-mail address")
+
+    def __init__(self, *args: Any, creator: User, **kwargs: Any) -> None:
+        self.creator = creator
+        wanted = Preferences.objects.filter(creator=creator, email_when_ready=True).exists()
+        kwargs.setdefault("initial", {"email_when_ready": wanted, "email": creator.email})
+        super().__init__(*args, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("email_when_ready") and not (data.get("email") or self.creator.email):
+            self.add_error("email", "Give the address to send them to.")
+        return data
+
+    def save(self) -> Preferences:
+        data = self.cleaned_data
+        if data["email"] and data["email"] != self.creator.email:
+            self.creator.email = data["email"]
+            self.creator.save(update_fields=["email"])
+        preferences, _ = Preferences.objects.update_or_create(
+            creator=self.creator, defaults={"email_when_ready": data["email_when_ready"]}
+        )
+        return preferences

@@ -14,18 +14,19 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
-from studio import images, jobs, webhooks
+from studio import images, jobs, progress, webhooks
 from studio.models import Clip, Job, SourceImage
 from studio.options import Aspect
 from studio.providers.registry import LABELS, get_provider
 from studio.providers.webhooks import Refused
 from studio.web import media, panel
-from studio.web.forms import JobForm, StillIdForm
+from studio.web.forms import JobForm, NotificationsForm, StillIdForm
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +151,13 @@ def job_detail(request: CreatorRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(request.user.jobs.select_related("clip", "image"), pk=job_id)
     context = {
         "job": job,
+        "progress": progress.of(job),
         "cancel_terms": jobs.cancel_terms(job) if job.can_cancel else "",
         "cancel_note": jobs.cancel_note(job),
     }
     if request.htmx:
         status = HTMX_STOP_POLLING if job.is_terminal else 200
-        return render(request, "studio/job.html#status", context, status=status)
+        return render(request, "studio/job.html#live", context, status=status)
     return render(request, "studio/job.html", context)
 
 
@@ -167,11 +169,16 @@ def batch_detail(request: CreatorRequest, batch: uuid.UUID) -> HttpResponse:
     batch_jobs = list(request.user.jobs.filter(batch=batch).select_related("clip").order_by("pk"))
     if not batch_jobs:
         raise Http404
+    where = progress.of_jobs(batch_jobs)
+    for job in batch_jobs:
+        job.where = where[job.pk]
     context = {
         "batch": batch,
         "jobs": batch_jobs,
         "total": sum(job.estimated_cost for job in batch_jobs),
         "done": all(job.is_terminal for job in batch_jobs),
+        "finished": sum(job.is_terminal for job in batch_jobs),
+        "made": sum(job.status == Job.Status.SUCCEEDED for job in batch_jobs),
     }
     if request.htmx:
         status = HTMX_STOP_POLLING if context["done"] else 200
@@ -190,6 +197,39 @@ def job_cancel(request: CreatorRequest, job_id: int) -> HttpResponse:
             request, f"The job is {job.get_status_display().lower()}; it cannot be cancelled now."
         )
     return redirect("job", job_id=job.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def notification_settings(request: CreatorRequest) -> HttpResponse:
+    """Whether the creator is e-mailed when a clip or batch is ready: a page of its own, or
+    its form as a partial (`studio/notifications.html#form`) that other pages place. After
+    a plain POST it goes back to `next` (a page of this site) or to itself."""
+    back = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = ""
+    saved = ""
+    if request.method == "POST":
+        form = NotificationsForm(request.POST, creator=request.user)
+        if form.is_valid():
+            saved = (
+                "You will get an e-mail when a clip or batch is ready."
+                if form.save().email_when_ready
+                else "You will not get e-mails about your clips."
+            )
+            if not request.htmx:
+                messages.success(request, saved)
+                return redirect(back or "notification_settings")
+            form = NotificationsForm(creator=request.user)
+    else:
+        form = NotificationsForm(creator=request.user)
+    context = {"notifications_form": form, "next": back, "saved": saved}
+    if request.htmx:
+        return render(request, "studio/notifications.html#form", context)
+    return render(request, "studio/notifications.html", context)
 
 
 @login_required

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("studio", "0014_cancel_requests"),
+        ("studio", "0016_notifications"),
     ]
 
     operations = [
