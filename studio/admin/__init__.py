@@ -13,8 +13,10 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
+from django.db import connection, models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -33,6 +35,34 @@ from studio.models import (
     Usage,
 )
 from studio.providers.registry import LABELS
+
+
+class StudioAdmin(admin.ModelAdmin):
+    """What every Studio admin shares: an action's selection is read through a form field
+    before any query, so an id that is no number (or too big for the column) is explained
+    instead of failing in the database."""
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        field = selected_id_field(self.model)
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                field.clean(value)
+        except ValidationError:
+            self.message_user(
+                request, "The selected rows could not be read; select them again.", messages.ERROR
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
+
+def selected_id_field(model: type[models.Model]) -> forms.Field:
+    """The form field that reads one of `model`'s primary keys as sent by a changelist."""
+    pk = model._meta.pk
+    if isinstance(pk, models.UUIDField):
+        return forms.UUIDField()
+    _, most = connection.ops.integer_field_range(pk.get_internal_type())
+    return forms.IntegerField(min_value=1, max_value=most)
+
 
 # Creators
 
@@ -148,7 +178,7 @@ class GrantForm(forms.Form):
 
 
 @admin.register(Creator)
-class CreatorAdmin(admin.ModelAdmin):
+class CreatorAdmin(StudioAdmin):
     """Every account with this month's spend against its limits. Accounts themselves are
     edited under Users; here only the limits, and the allowance through the actions."""
 
@@ -335,7 +365,7 @@ class BatchFilter(admin.SimpleListFilter):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(StudioAdmin):
     list_display = ["id", "creator", "status", "provider_name", "duration", "resolution", "cost",
                     "charge", "error_kind", "created_at"]  # fmt: skip
     list_filter = ["status", ProviderFilter, "charge", "error_kind", BatchFilter, "mode",
@@ -402,7 +432,7 @@ class JobAdmin(admin.ModelAdmin):
 
 
 @admin.register(Price)
-class PriceAdmin(admin.ModelAdmin):
+class PriceAdmin(StudioAdmin):
     """The price table. A job keeps the price it was created at, so a change here applies
     to new jobs only."""
 
@@ -423,7 +453,7 @@ class PriceAdmin(admin.ModelAdmin):
 # Read-only records
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(StudioAdmin):
     """Written only by studio/quotas.py; the admin looks, never edits."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -464,7 +494,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Clip)
-class ClipAdmin(admin.ModelAdmin):
+class ClipAdmin(StudioAdmin):
     list_display = [
         "id",
         "job",
@@ -479,12 +509,12 @@ class ClipAdmin(admin.ModelAdmin):
 
 
 @admin.register(SourceImage)
-class SourceImageAdmin(admin.ModelAdmin):
+class SourceImageAdmin(StudioAdmin):
     list_display = ["id", "owner", "width", "height", "created_at"]
     raw_id_fields = ["owner"]
 
 
 @admin.register(LocalRender)
-class LocalRenderAdmin(admin.ModelAdmin):
+class LocalRenderAdmin(StudioAdmin):
     list_display = ["id", "client_reference", "status", "progress", "heartbeat_at", "created_at"]
     list_filter = ["status"]

@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.validators import MaxValueValidator
 from django.db import transaction
 
 from studio import images, jobs, quotas
@@ -50,10 +51,7 @@ def variations(
     Copies differ by seed: consecutive seeds from the one given, or from a random one, so
     each clip can be made again; at a provider that takes no seed they differ by chance.
     """
-    prompts = [
-        options.prompt,
-        *(line.strip() for line in more_prompts.splitlines() if line.strip()),
-    ]
+    prompts = [options.prompt, *prompt_lines(more_prompts)]
     durations = [
         options.duration,
         *(d for d in sorted(set(more_durations)) if d != options.duration),
@@ -70,6 +68,11 @@ def variations(
         for d in durations
         for s in seeds
     ]
+
+
+def prompt_lines(more_prompts: str) -> list[str]:
+    """The extra prompts of a batch: one per non-empty line."""
+    return [line.strip() for line in more_prompts.splitlines() if line.strip()]
 
 
 def _choice_error(what: str, allowed: str) -> dict[str, str]:
@@ -218,6 +221,16 @@ class JobForm(forms.Form):
         self._stored_stills: dict[str, SourceImage] = {}
         if not settings.STUDIO_FAILOVER:
             del self.fields["allow_failover"]
+        # Counts are bounded here, before any list of clips is built (settings are read per
+        # form, not at import).
+        most = settings.STUDIO_MAX_BATCH
+        copies = self.fields["copies"]
+        copies.validators.append(
+            MaxValueValidator(
+                most, f"A batch can have at most {most} clips; ask for {most} copies or fewer."
+            )
+        )
+        copies.widget.attrs["max"] = most
         self.fields["provider"].initial = settings.STUDIO_PROVIDER
         unavailable = {name: get_provider(name).unavailable_reason() for name in LABELS}
         for name in LABELS:
@@ -247,6 +260,19 @@ class JobForm(forms.Form):
         if refusal := self.limits.resolution_refusal(resolution):
             raise forms.ValidationError(refusal)
         return resolution
+
+    def clean_more_prompts(self) -> str:
+        more_prompts: str = self.cleaned_data["more_prompts"]
+        lines = prompt_lines(more_prompts)
+        most = settings.STUDIO_MAX_BATCH
+        if len(lines) > most - 1:
+            raise forms.ValidationError(
+                f"A batch can have at most {most} clips: that is at most {most - 1} more "
+                f"prompts, not {len(lines)}."
+            )
+        if any(len(line) > 2000 for line in lines):
+            raise forms.ValidationError("Each prompt can be at most 2000 characters.")
+        return more_prompts
 
     def clean_framing(self) -> str:
         return self.cleaned_data["framing"] or Framing.CROP
@@ -337,17 +363,17 @@ class JobForm(forms.Form):
 
     def _vary(self, provider: str, options: ClipOptions) -> None:
         """The batch's variations, each within the limits of a prompt and the provider."""
-        self.batch = self.variations_of(options, seeded=capabilities_of(provider).seed)
-        if len(self.batch) > settings.STUDIO_MAX_BATCH:
+        self.batch = []
+        if self.has_error("copies") or self.has_error("more_prompts"):
+            return
+        count = self.batch_size(options)
+        if count > settings.STUDIO_MAX_BATCH:
             self.add_error(
                 "copies",
-                f"That makes {len(self.batch)} clips; a batch can have at most "
-                f"{settings.STUDIO_MAX_BATCH}.",
+                f"That makes {count} clips; a batch can have at most {settings.STUDIO_MAX_BATCH}.",
             )
-        for line in self._variation_args["more_prompts"].splitlines():
-            if len(line.strip()) > 2000:
-                self.add_error("more_prompts", "Each prompt can be at most 2000 characters.")
-                break
+        else:
+            self.batch = self.variations_of(options, seeded=capabilities_of(provider).seed)
         for duration in set(self._variation_args["more_durations"]) - {options.duration}:
             caps = capabilities_of(provider)
             for problem in preflight(caps, options.replace(duration=duration)):
@@ -355,6 +381,14 @@ class JobForm(forms.Form):
                     self.add_error("more_durations", f"At {duration} s: {problem.message}")
 
     # ----------------------------------------------------------------------- reading
+
+    def batch_size(self, options: ClipOptions) -> int:
+        """How many clips the variations make, counted without making them."""
+        args = self._variation_args
+        durations = {options.duration, *args.get("more_durations", ())}
+        prompts = 1 + len(prompt_lines(args.get("more_prompts", "")))
+        copies: int = args["copies"]
+        return prompts * len(durations) * copies
 
     def variations_of(self, options: ClipOptions, *, seeded: bool) -> list[ClipOptions]:
         """`options` in every variation the form asks for (copies, prompts, durations)."""

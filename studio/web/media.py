@@ -11,7 +11,8 @@ from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 
 CHUNK = 256 * 1024
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits only: \d also matches other scripts' digits, which are no byte position.
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$", re.ASCII)
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:

@@ -9,9 +9,11 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+
 from studio import pricing, quotas
 from studio.options import ClipOptions
-from studio.providers.capabilities import adapt, preflight
+from studio.providers.capabilities import Problem, adapt, preflight
 from studio.providers.registry import LABELS, capabilities_of, provider_class
 from studio.web.forms import JobForm
 
@@ -47,7 +49,7 @@ def context(form: JobForm, *, switched_from: str = "") -> dict[str, Any]:
         "chosen": chosen,
         "estimate": estimate,
         "batch": _batch(form, provider, chosen) if estimate is not None else None,
-        "problems": preflight(capabilities_of(provider), chosen),
+        "problems": [*preflight(capabilities_of(provider), chosen), *_count_problems(form)],
         "prices": [
             {
                 "name": name,
@@ -61,6 +63,17 @@ def context(form: JobForm, *, switched_from: str = "") -> dict[str, Any]:
         "apply": json.dumps(changes),
         "disabled": json.dumps(form.disabled_choices()),
     }
+
+
+def _count_problems(form: JobForm) -> list[Problem]:
+    """A batch too big to make, in the form's words: the panel prices one clip meanwhile."""
+    if not form.is_bound:
+        return []
+    return [
+        Problem(name, str(message))
+        for name in ("copies", "more_prompts")
+        for message in form.errors.get(name, ())
+    ]
 
 
 def _initial_provider(form: JobForm) -> str:
@@ -88,9 +101,12 @@ def _price(provider: str, options: ClipOptions) -> Decimal | None:
 
 def _batch(form: JobForm, provider: str, chosen: ClipOptions) -> dict[str, Any] | None:
     """How many clips the variations make and what they cost together, when more than one."""
-    made = form.variations_of(chosen, seeded=False)
-    if len(made) == 1:
+    count = form.batch_size(chosen)
+    if count == 1:
         return None
+    if count > settings.STUDIO_MAX_BATCH:  # refused at submit, with the count
+        return {"count": count, "total": None}
+    made = form.variations_of(chosen, seeded=False)
     prices = [_price(provider, options) for options in made]
     total = None if None in prices else sum(price for price in prices if price is not None)
     return {"count": len(made), "total": total}
