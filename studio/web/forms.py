@@ -93,6 +93,28 @@ class LimitedSelect(forms.Select):
         return option
 
 
+# The crop frame's hidden inputs, by the words a creator knows them by.
+CROP_SIDES = {"left": "left edge", "top": "top edge", "width": "width", "height": "height"}
+# Hidden inputs, and the visible part of the page that shows their errors.
+HIDDEN_SHOWN_BY = {
+    "image_id": "image",
+    "last_frame_id": "last_frame",
+    **{f"crop_{side}": "framing" for side in CROP_SIDES},
+}
+GONE = "That image is no longer available; upload it again."
+
+
+def _crop_field(side: str) -> forms.IntegerField:
+    return forms.IntegerField(
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={
+            "invalid": f"The crop frame's {CROP_SIDES[side]} must be a whole number of "
+            "pixels; place the frame again."
+        },
+    )
+
+
 def _all_providers() -> list[tuple[str, str]]:
     return list(LABELS.items())
 
@@ -174,10 +196,12 @@ class JobForm(forms.Form):
         label="When the image does not fit the aspect",
         error_messages=_choice_error("Framing", "crop or pad"),
     )
-    crop_left = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
-    crop_top = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
-    crop_width = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-    crop_height = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    # The crop frame, in the stored still's pixels. Its range is checked against the image
+    # (images.checked_crop), which can say where the frame is; the framing shows the errors.
+    crop_left = _crop_field("left")
+    crop_top = _crop_field("top")
+    crop_width = _crop_field("width")
+    crop_height = _crop_field("height")
     allow_failover = forms.BooleanField(
         required=False,
         label="If this provider cannot take the job, use another that makes the same clip",
@@ -219,6 +243,7 @@ class JobForm(forms.Form):
         self.batch: list[ClipOptions] = []
         self._variation_args: dict[str, Any] = {"copies": 1}
         self._stored_stills: dict[str, SourceImage] = {}
+        self._hidden_errors: dict[str, list[str]] = {}
         if not settings.STUDIO_FAILOVER:
             del self.fields["allow_failover"]
         # Counts are bounded here, before any list of clips is built (settings are read per
@@ -279,6 +304,13 @@ class JobForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        # A hidden input's own error would be shown nowhere: taken out here, and given to
+        # the part of the page it belongs to when its value is used (else it does not count).
+        self._hidden_errors = {
+            name: [str(e) for e in self.errors.pop(name)]
+            for name in HIDDEN_SHOWN_BY
+            if name in self.errors
+        }
         # Stills uploaded already, by id: kept on the page whatever else is wrong.
         self._stored_stills = {}
         for role in STILL_ROLES:
@@ -323,6 +355,9 @@ class JobForm(forms.Form):
         """The still as a SourceImage (already stored) or a NormalisedImage (to store)."""
         upload = self.cleaned_data.get(name)
         stored_id = self.cleaned_data.get(f"{name}_id")
+        if not upload and f"{name}_id" in self._hidden_errors:
+            self.add_error(name, GONE)
+            return None
         if upload:
             try:
                 return images.normalise(upload, size=upload.size)
@@ -332,7 +367,7 @@ class JobForm(forms.Form):
         if stored_id:
             still = self._stored_stills.get(name)
             if still is None:
-                self.add_error(name, "That image is no longer available; upload it again.")
+                self.add_error(name, GONE)
             return still
         if needed:
             self.add_error(name, why)
@@ -344,9 +379,21 @@ class JobForm(forms.Form):
         ratio = images.target_ratio(data["aspect"], size)
         if images.fits_ratio(size, ratio) or data.get("framing") != Framing.CROP:
             return None
-        sent = [data.get(f"crop_{side}") for side in ("left", "top", "width", "height")]
-        if any(value is None for value in sent):
+        garbled = [m for side in CROP_SIDES for m in self._hidden_errors.get(f"crop_{side}", ())]
+        for message in garbled:
+            self.add_error("framing", message)
+        sent = [data.get(f"crop_{side}") for side in CROP_SIDES]
+        if garbled:
+            return None
+        if all(value is None for value in sent):
             return images.centred_crop(size, ratio)
+        if any(value is None for value in sent):
+            self.add_error(
+                "framing",
+                "The crop frame needs its left edge, top edge, width and height; place the "
+                "frame again.",
+            )
+            return None
         left, top, width, height = (value for value in sent if value is not None)
         try:
             return images.checked_crop(size, ratio, images.CropBox(left, top, width, height))
