@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import unicodedata
 from typing import Any
 
 from django import forms
@@ -73,6 +74,36 @@ def variations(
 def prompt_lines(more_prompts: str) -> list[str]:
     """The extra prompts of a batch: one per non-empty line."""
     return [line.strip() for line in more_prompts.splitlines() if line.strip()]
+
+
+# Unicode's embeddings, overrides and isolates: they reorder how text is shown, so a prompt
+# could read one way on the page and another to the provider. (The marks U+200E and U+200F
+# reorder nothing already written, and stay.)
+DIRECTION_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+KEPT_CONTROLS = frozenset("\n\t")
+
+
+def refuse_direction_controls(text: str) -> None:
+    for char in text:
+        if char in DIRECTION_CONTROLS:
+            raise forms.ValidationError(
+                f"Remove the invisible text-direction control (U+{ord(char):04X} "
+                f"{unicodedata.name(char)}) from this text: it can make the text read "
+                "differently from what is sent.",
+                code="direction_control",
+            )
+
+
+class PromptField(forms.CharField):
+    """Text for a provider: C0 and C1 control characters (and DEL) are taken out, newline and
+    tab kept (a browser's CRLF becomes LF); text-direction controls are refused."""
+
+    default_validators = [refuse_direction_controls]
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value) or ""
+        kept = (c for c in text if c in KEPT_CONTROLS or unicodedata.category(c) != "Cc")
+        return "".join(kept).strip() if self.strip else "".join(kept)
 
 
 def _choice_error(what: str, allowed: str) -> dict[str, str]:
@@ -145,14 +176,14 @@ class JobForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
     last_frame_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    prompt = forms.CharField(
+    prompt = PromptField(
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Slow push in as the mist lifts"}),
         error_messages={"required": "Write a prompt: describe the motion you want."},
         help_text="Name a camera move (push in, pull out, pan left/right, tilt up/down) "
         "to steer the local renderer.",
     )
-    negative_prompt = forms.CharField(
+    negative_prompt = PromptField(
         max_length=1000,
         required=False,
         widget=forms.TextInput(attrs={"placeholder": "blur, text, watermark"}),
@@ -217,7 +248,7 @@ class JobForm(forms.Form):
         help_text="Each copy gets its own seed.",
         widget=forms.NumberInput(attrs={"min": 1}),
     )
-    more_prompts = forms.CharField(
+    more_prompts = PromptField(
         required=False,
         max_length=2000 * 10,
         label="More prompts",
