@@ -697,6 +697,15 @@ def store(
         return SourceImage.objects.get(owner=owner, upload_sha256=image.upload_sha256)
 
 
+def delete_still(still: SourceImage) -> None:
+    """Remove a still no job uses (a job's still is protected: ProtectedError); its file goes
+    once the row is gone for good."""
+    name = still.file.name
+    with transaction.atomic():
+        still.delete()
+        transaction.on_commit(lambda: default_storage.delete(name))
+
+
 def framed(
     still: SourceImage, *, ratio: tuple[int, int], framing: str, box: CropBox | None = None
 ) -> SourceImage:

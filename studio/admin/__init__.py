@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from studio import jobs, pricing, quotas, spending
+from studio import images, jobs, pricing, quotas, spending
 from studio.models import (
     Clip,
     Creator,
@@ -493,8 +493,20 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">#{}</a>', url, entry.job_id)
 
 
+class MediaAdmin(StudioAdmin):
+    """Stored media are made by Studio alone (intake, the worker): the admin looks and may
+    delete, through the domain functions that take the files with the rows, but never adds
+    or edits a file or its type by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Clip)
-class ClipAdmin(StudioAdmin):
+class ClipAdmin(MediaAdmin):
     list_display = [
         "id",
         "job",
@@ -507,14 +519,34 @@ class ClipAdmin(StudioAdmin):
     ]
     raw_id_fields = ["job"]
 
+    def delete_model(self, request: HttpRequest, obj: Clip) -> None:
+        jobs.delete_clip(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Clip]) -> None:
+        for clip in queryset:
+            jobs.delete_clip(clip)
+
 
 @admin.register(SourceImage)
-class SourceImageAdmin(StudioAdmin):
+class SourceImageAdmin(MediaAdmin):
     list_display = ["id", "owner", "width", "height", "created_at"]
     raw_id_fields = ["owner"]
 
+    def delete_model(self, request: HttpRequest, obj: SourceImage) -> None:
+        images.delete_still(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[SourceImage]) -> None:
+        for still in queryset:
+            images.delete_still(still)
+
 
 @admin.register(LocalRender)
-class LocalRenderAdmin(StudioAdmin):
+class LocalRenderAdmin(MediaAdmin):
+    """The local renderer's own queue, its side of the provider protocol: a job follows its
+    render, so a render is never deleted by hand (cancel the job instead)."""
+
     list_display = ["id", "client_reference", "status", "progress", "heartbeat_at", "created_at"]
     list_filter = ["status"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

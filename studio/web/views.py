@@ -108,8 +108,9 @@ def padded_preview(request: CreatorRequest, image_id: int) -> HttpResponse:
     picture = images.open_image(still.file.name)
     if not images.fits_ratio(size, ratio):
         picture = images.pad(picture, ratio)
-    response = HttpResponse(images.encode(picture), content_type="image/jpeg")
+    response = HttpResponse(images.encode(picture), content_type=media.Kind.JPEG.value)
     response["Cache-Control"] = "private, max-age=3600"
+    media.sandboxed(response)
     return response
 
 
@@ -192,20 +193,20 @@ def clip_delete(request: CreatorRequest, clip_id: int) -> HttpResponse:
 def clip_video(request: CreatorRequest, clip_id: int) -> HttpResponseBase:
     clip = _own_clip(request, clip_id)
     download = clip.download_name if "download" in request.GET else None
-    return media.serve(request, clip.file.name, "video/mp4", download_name=download)
+    return media.serve(request, clip.file.name, media.Kind.MP4, download_name=download)
 
 
 @login_required
 @require_http_methods(["GET", "HEAD"])
 def clip_poster(request: CreatorRequest, clip_id: int) -> HttpResponseBase:
-    return media.serve(request, _own_clip(request, clip_id).poster.name, "image/jpeg")
+    return media.serve(request, _own_clip(request, clip_id).poster.name, media.Kind.JPEG)
 
 
 @login_required
 @require_http_methods(["GET", "HEAD"])
 def source_image(request: CreatorRequest, image_id: int) -> HttpResponseBase:
     image = get_object_or_404(SourceImage.objects.filter(owner=request.user), pk=image_id)
-    return media.serve(request, image.file.name, image.content_type)
+    return media.serve(request, image.file.name, media.Kind.JPEG)
 
 
 @require_GET
