@@ -411,6 +411,8 @@ class Creator(User):
     class Meta:
         proxy = True
         ordering = ["username"]
+        # Money for an account: more than the right to change its limits or standing.
+        permissions = [("grant_budget", "Can grant extra budget and reset a month's spend")]
 
 
 class WebhookDelivery(models.Model):

@@ -274,7 +274,18 @@ class CreatorAdmin(StudioAdmin):
             reverse("admin:studio_job_changelist"), creator.pk,
         )  # fmt: skip
 
-    @admin.action(description="Grant extra budget this month", permissions=["change"])
+    def has_grant_permission(self, request: HttpRequest) -> bool:
+        # Money for an account takes its own permission, not just the right to edit limits.
+        return request.user.has_perm("studio.grant_budget")
+
+    def _own(self, request: HttpRequest, creator: Creator, refusal: str) -> bool:
+        """Whether `creator` is the admin's own account (refused, with `refusal`)."""
+        if creator.pk != request.user.pk:
+            return False
+        self.message_user(request, refusal, messages.ERROR)
+        return True
+
+    @admin.action(description="Grant extra budget this month", permissions=["grant"])
     def grant_budget(
         self, request: HttpRequest, queryset: QuerySet[Creator]
     ) -> TemplateResponse | None:
@@ -291,29 +302,44 @@ class CreatorAdmin(StudioAdmin):
             }
             return TemplateResponse(request, "admin/studio/creator/grant.html", context)
         usd = form.cleaned_data["usd"]
+        month = f"{quotas.this_month():%B %Y}"
         for creator in queryset:
+            if self._own(
+                request,
+                creator,
+                f"{creator} was not granted extra budget: nobody grants their own account "
+                "money; ask another admin.",
+            ):
+                continue
             quotas.grant(creator, usd, by=request.user.get_username())
+            self.log_change(request, creator, f"Granted ${usd} extra budget for {month}.")
             meter = quotas.meter(creator)
             self.message_user(
                 request,
-                f"Granted {creator} ${usd} extra for {quotas.this_month():%B %Y}: their "
+                f"Granted {creator} ${usd} extra for {month}: their "
                 f"budget this month is now ${meter.budget}.",
                 messages.SUCCESS,
             )
         return None
 
-    @admin.action(description="Reset this month's spend and seconds", permissions=["change"])
+    @admin.action(description="Reset this month's spend and seconds", permissions=["grant"])
     def reset_month(self, request: HttpRequest, queryset: QuerySet[Creator]) -> None:
         for creator in queryset:
+            if self._own(
+                request,
+                creator,
+                f"{creator}'s month was not reset: nobody resets their own account's spend; "
+                "ask another admin.",
+            ):
+                continue
             before = quotas.meter(creator)
             quotas.reset_month(creator, by=request.user.get_username())
             after = quotas.meter(creator)
+            change = f"${before.usd} → ${after.usd}, {before.seconds} s → {after.seconds} s"
+            self.log_change(request, creator, f"Reset {quotas.this_month():%B %Y}: {change}.")
             held = " (what jobs still running hold)" if after.usd or after.seconds else ""
             self.message_user(
-                request,
-                f"Reset {creator}'s month: ${before.usd} → ${after.usd}, "
-                f"{before.seconds} s → {after.seconds} s{held}.",
-                messages.SUCCESS,
+                request, f"Reset {creator}'s month: {change}{held}.", messages.SUCCESS
             )
 
     @admin.action(description="Suspend: no new jobs", permissions=["change"])
@@ -390,6 +416,10 @@ class JobAdmin(StudioAdmin):
         # A retry spends the creator's money again: it takes more than the right to look.
         return request.user.has_perm("studio.change_job")
 
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        # Cancelling stops a creator's work and moves money back: more than looking, too.
+        return request.user.has_perm("studio.change_job")
+
     @admin.display(description="provider", ordering="provider")
     def provider_name(self, job: Job) -> str:
         return job.provider_label
@@ -398,7 +428,7 @@ class JobAdmin(StudioAdmin):
     def cost(self, job: Job) -> str:
         return f"${job.estimated_cost}"
 
-    @admin.action(description="Cancel the selected jobs", permissions=["view"])
+    @admin.action(description="Cancel the selected jobs", permissions=["cancel"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         cancelled = sum(jobs.cancel(job) for job in queryset)
         skipped = queryset.count() - cancelled
