@@ -322,7 +322,9 @@ class Quota(models.Model):
 class Usage(models.Model):
     """What a creator has committed in one calendar month, kept in step with the ledger."""
 
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    # Money history outlives nothing: an account that has it is deactivated, never deleted
+    # (studio/accounts.py).
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     month = models.DateField(help_text="The first day of the month, in the site's time zone")
     usd = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     seconds = models.PositiveIntegerField(default=0)
@@ -351,7 +353,7 @@ class LedgerEntry(models.Model):
         SUSPEND = "suspend", "Suspended"
         RESUME = "resume", "Resumed"
 
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     usd = models.DecimalField(max_digits=12, decimal_places=2)

@@ -175,6 +175,8 @@ def test_admin_forms_and_lists_answer_any_number_without_a_500(boss, creator, va
         f"/admin/studio/job/{HUGE}/change/",
         f"/admin/studio/creator/{value}/change/",
         f"/admin/studio/creator/{HUGE}/change/",
+        f"/admin/auth/user/{value}/delete/",
+        f"/admin/auth/user/{HUGE}/delete/",
         f"/admin/studio/job/?creator__id__exact={value}",
         f"/admin/studio/job/?p={value}",
         f"/admin/studio/job/?o={value}",

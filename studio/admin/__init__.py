@@ -13,16 +13,19 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, models
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from studio import images, jobs, pricing, quotas, spending
+from studio import accounts, images, jobs, pricing, quotas, spending
 from studio.models import (
     Clip,
     Creator,
@@ -62,6 +65,56 @@ def selected_id_field(model: type[models.Model]) -> forms.Field:
         return forms.UUIDField()
     _, most = connection.ops.integer_field_range(pk.get_internal_type())
     return forms.IntegerField(min_value=1, max_value=most)
+
+
+# Accounts
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AccountAdmin(StudioAdmin, UserAdmin):
+    """Django's user admin, except that an account with money history is deactivated
+    instead of deleted (studio/accounts.py): its ledger, jobs and clips stay."""
+
+    delete_confirmation_template = "admin/auth/user/delete_confirmation.html"
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # One at a time, through the delete page, which says what will happen to each.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        if len(objs) == 1 and accounts.has_money_history(objs[0]):
+            return [], {}, set(), []  # nothing is deleted: the account is deactivated
+        return super().get_deleted_objects(objs, request)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        user = self.get_object(request, unquote(object_id))
+        if user is None or not accounts.has_money_history(user):
+            return super().delete_view(request, object_id, extra_context)
+        if not self.has_delete_permission(request, user):
+            raise PermissionDenied
+        if request.method != "POST" or not request.POST.get("post"):
+            return super().delete_view(
+                request, object_id, {**(extra_context or {}), "deactivates": True}
+            )
+        accounts.delete_account(user)
+        self.log_change(request, user, "Deactivated instead of deleted: it has money history.")
+        self.message_user(
+            request,
+            f"{user} has money history, so the account was deactivated instead of deleted: it "
+            "can no longer sign in, and its ledger, jobs and clips stay.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:auth_user_changelist"))
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        accounts.delete_account(obj)
 
 
 # Creators
