@@ -32,6 +32,9 @@ class SourceImage(models.Model):
     # The stored file's size: what a provider is sent (kept here, so no storage call is needed).
     size_bytes = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+    # When it was last uploaded (the same upload is stored once): a still no job uses is
+    # purged STUDIO_STILL_RETENTION_DAYS after this (images.purge_unused_stills).
+    last_uploaded_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         constraints = [

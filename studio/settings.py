@@ -179,6 +179,8 @@ STUDIO_WARN_SHORT_SIDE = 720
 STUDIO_MAX_LONG_SIDE = env_int("STUDIO_MAX_LONG_SIDE", 2560)
 # Transparent pixels are flattened onto this colour.
 STUDIO_ALPHA_BACKGROUND = env("STUDIO_ALPHA_BACKGROUND", "#ffffff")
+# Uploaded stills no job uses are purged this many days after their last upload (a daily task).
+STUDIO_STILL_RETENTION_DAYS = env_int("STUDIO_STILL_RETENTION_DAYS", 30)
 STUDIO_FOLLOW_STEP_SECONDS = env_int("STUDIO_FOLLOW_STEP_SECONDS", 50)
 # Status calls in flight at once, per provider.
 STUDIO_POLL_CONCURRENCY = env_int("STUDIO_POLL_CONCURRENCY", 16)

@@ -4,7 +4,7 @@ Every task may run twice (the ORM broker redelivers after `retry` seconds), so e
 domain function is idempotent.
 """
 
-from studio import following, jobs
+from studio import following, images, jobs
 from studio.providers.local import worker
 
 
@@ -26,3 +26,7 @@ def follow_jobs() -> None:
 
 def cancel_at_provider(job_id: int) -> None:
     jobs.cancel_at_provider(job_id)
+
+
+def purge_stills() -> None:
+    images.purge_unused_stills()
