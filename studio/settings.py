@@ -30,11 +30,15 @@ if len(SECRET_KEY) < 32 or (not DEBUG and SECRET_KEY.startswith("django-insecure
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
-# Behind HTTPS (a proxy that sets X-Forwarded-Proto), cookies must be secure and HSTS on.
+# Behind HTTPS (a proxy that sets X-Forwarded-Proto), cookies must be secure and HSTS on:
+# for this host's subdomains too, and marked for the browsers' preload lists, which take
+# only a max-age of a year (a month without preload).
 HTTPS = env_bool("HTTPS")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
-SECURE_HSTS_SECONDS = 60 * 60 * 24 * 30 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS and env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = HTTPS and env_bool("HSTS_PRELOAD", True)
+SECURE_HSTS_SECONDS = (365 if SECURE_HSTS_PRELOAD else 30) * 24 * 60 * 60 if HTTPS else 0
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
