@@ -150,6 +150,7 @@ def boss(client, db):
         ("admin:studio_price_changelist", "delete_selected"),
         ("admin:studio_clip_changelist", "delete_selected"),
         ("admin:studio_sourceimage_changelist", "delete_selected"),
+        ("admin:axes_accessattempt_changelist", "delete_selected"),
     ],
 )
 def test_admin_actions_answer_any_selection_without_a_500(boss, creator, changelist, action, value):

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -115,6 +117,15 @@ class AccountAdmin(StudioAdmin, UserAdmin):
 
     def delete_model(self, request: HttpRequest, obj: User) -> None:
         accounts.delete_account(obj)
+
+
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class SignInAttemptAdmin(StudioAdmin, AccessAttemptAdmin):
+    """django-axes' failed sign-ins, by account and address: deleting a locked-out row
+    unlocks that pair at once."""
 
 
 # Creators
