@@ -214,6 +214,11 @@ def check_last_frame(first: HasSize, last: HasSize) -> None:
         )
 
 
+def over_the_limit() -> str:
+    """What a still over STUDIO_MAX_UPLOAD_BYTES is told, when only that much is known."""
+    return f"The image is more than {_megabytes(settings.STUDIO_MAX_UPLOAD_BYTES)}, the limit."
+
+
 def _read(upload: Upload, size: int) -> bytes:
     """The whole upload, read once; never more than one byte past the limit."""
     limit = settings.STUDIO_MAX_UPLOAD_BYTES
@@ -224,7 +229,7 @@ def _read(upload: Upload, size: int) -> bytes:
     raw = upload.read(limit + 1)
     if len(raw) > limit:
         # The declared size was wrong; all we know is that the file is over the limit.
-        raise ImageRejected(f"The image is more than {_megabytes(limit)}, the limit.")
+        raise ImageRejected(over_the_limit())
     if not raw:
         raise ImageRejected("The file is empty.")
     return raw

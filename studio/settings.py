@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads a request's body (CSRF does): a body over the cap is refused unread.
+    "studio.web.uploads.RequestSizeLimit",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -196,6 +198,15 @@ Q_CLUSTER = {
 # Studio's own settings.
 STUDIO_PROVIDER = env("STUDIO_PROVIDER", "local")
 STUDIO_MAX_UPLOAD_BYTES = env_int("STUDIO_MAX_UPLOAD_MB", 20) * 1024 * 1024
+# The most one request may send: two stills (a form without JavaScript sends both) and the
+# rest of the form. Larger bodies are refused before they are read (studio/web/uploads.py),
+# and no file keeps more than STUDIO_MAX_UPLOAD_BYTES while it streams in.
+STUDIO_MAX_REQUEST_BYTES = 2 * STUDIO_MAX_UPLOAD_BYTES + 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "studio.web.uploads.StillSizeLimit",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 STUDIO_MAX_PIXELS = env_int("STUDIO_MAX_MEGAPIXELS", 40) * 1_000_000
 STUDIO_MIN_SHORT_SIDE = 512
 STUDIO_WARN_SHORT_SIDE = 720

@@ -231,6 +231,27 @@ def test_bad_upload_is_explained_on_the_page(page, studio_url, tmp_path):
     expect(page.locator("#field-prompt .error")).to_contain_text("Write a prompt")
 
 
+@pytest.mark.parametrize(("megabytes", "says"), [
+    (25, "The image is more than 20.0 MB, the limit."),
+    (45, "This upload is 45.0 MB; Studio takes at most 41.0 MB at once"),
+])  # fmt: skip
+def test_an_image_over_the_size_limit_is_explained_on_the_page(
+    page, studio_url, tmp_path, megabytes, says
+):
+    sign_in(page, studio_url)
+    big = tmp_path / "huge.jpg"
+    big.write_bytes(photo(1280, 720) + bytes(megabytes * 1024 * 1024))
+    if megabytes > 41:
+        page.expected_errors.append("HTTP 413")
+    page.get_by_label("Image", exact=True).set_input_files(big)
+    expect(page.locator("#image-slot .error")).to_contain_text(says)
+    # The slot still takes the next image.
+    small = tmp_path / "small.jpg"
+    small.write_bytes(photo(1280, 720))
+    page.get_by_label("Image", exact=True).set_input_files(small)
+    expect(page.locator("#image-slot img.still")).to_be_visible()
+
+
 def test_text_mode_hides_the_image_and_unknown_pages_are_404(page, studio_url):
     sign_in(page, studio_url)
     page.get_by_label("Mode").select_option("text")

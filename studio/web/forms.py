@@ -263,9 +263,13 @@ class JobForm(forms.Form):
         label="Also at",
     )
 
-    def __init__(self, *args: Any, creator: User, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, creator: User, refused: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.creator = creator
+        # Files dropped while they streamed in, for their size (studio/web/uploads.py).
+        self.refused = refused or {}
         self.limits = quotas.limits_of(creator)
         # Set by clean(): the options as chosen (each valid value, the default where one is
         # missing or invalid), what pre-flight found, and the batch of variations.
@@ -386,6 +390,9 @@ class JobForm(forms.Form):
         """The still as a SourceImage (already stored) or a NormalisedImage (to store)."""
         upload = self.cleaned_data.get(name)
         stored_id = self.cleaned_data.get(f"{name}_id")
+        if name in self.refused:
+            self.add_error(name, self.refused[name])
+            return None
         if not upload and f"{name}_id" in self._hidden_errors:
             self.add_error(name, GONE)
             return None

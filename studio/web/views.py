@@ -24,7 +24,7 @@ from studio.models import Clip, Job, SourceImage
 from studio.options import Aspect
 from studio.providers.registry import LABELS, get_provider
 from studio.providers.webhooks import Refused
-from studio.web import media, panel
+from studio.web import media, panel, uploads
 from studio.web.forms import JobForm
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,9 @@ class CreatorRequest(HtmxHttpRequest):
 @require_http_methods(["GET", "POST"])
 def create(request: CreatorRequest) -> HttpResponse:
     if request.method == "POST":
-        form = JobForm(request.POST, request.FILES, creator=request.user)
+        form = JobForm(
+            request.POST, request.FILES, creator=request.user, refused=uploads.refused(request)
+        )
         made = form.save() if form.is_valid() else []
         for note in form.warnings if made else ():
             messages.warning(request, note)
@@ -82,7 +84,9 @@ def upload_still(request: CreatorRequest, role: str) -> HttpResponse:
         raise Http404
     context: dict[str, object] = {"role": role}
     upload = request.FILES.get(role)
-    if upload is None:
+    if role in uploads.refused(request):
+        context["error"] = uploads.refused(request)[role]
+    elif upload is None:
         context["error"] = "Choose an image file."
     else:
         try:

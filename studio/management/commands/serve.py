@@ -62,6 +62,19 @@ class Child:
             os.killpg(self.group, signal.SIGKILL)
 
 
+def gunicorn_command(host: str, port: int, workers: int) -> list[str]:
+    """The web server as `make run` runs it."""
+    return [
+        sys.executable, "-m", "gunicorn", "studio.wsgi",
+        "--bind", f"{host}:{port}",
+        "--workers", str(workers),
+        "--threads", "4",
+        "--graceful-timeout", str(GRACEFUL_SECONDS),
+        "--access-logfile", "-",
+        "--error-logfile", "-",
+    ]  # fmt: skip
+
+
 def _start(command: list[str]) -> subprocess.Popen[bytes]:
     """A child in a process group of its own, which ends if this command dies."""
     return subprocess.Popen(
@@ -103,17 +116,8 @@ class Command(BaseCommand):
         signals: list[int] = []
         for signum in STOP_SIGNALS:  # before any child starts, so none is missed
             signal.signal(signum, lambda signum, _: signals.append(signum))
-        python = sys.executable
-        web = _start([
-            python, "-m", "gunicorn", "studio.wsgi",
-            "--bind", f"{host}:{port}",
-            "--workers", str(web_workers),
-            "--threads", "4",
-            "--graceful-timeout", str(GRACEFUL_SECONDS),
-            "--access-logfile", "-",
-            "--error-logfile", "-",
-        ])  # fmt: skip
-        worker = _start([python, "manage.py", "qcluster"])
+        web = _start(gunicorn_command(host, port, web_workers))
+        worker = _start([sys.executable, "manage.py", "qcluster"])
         children = [
             Child("web server", web, whole_group=True),
             Child("worker", worker, whole_group=False),
