@@ -160,13 +160,12 @@ def test_nobody_grants_their_own_account_extra_budget(client, creator):
     client.force_login(granter)
     granted = act(client, "grant_budget", granter, creator, usd="2.50", apply="Grant")
     assert (
-        "eve was not granted extra budget: nobody grants their own account money; ask "
-        "another admin."
+        "No extra budget for eve: nobody grants their own account money; ask another admin."
     ) in said(granted)
     assert [e.creator for e in LedgerEntry.objects.all()] == [creator]
     reset = act(client, "reset_month", granter)
     assert said(reset) == [
-        "eve's month was not reset: nobody resets their own account's spend; ask another admin."
+        "Month not reset for eve: nobody resets their own account's spend; ask another admin."
     ]
 
 

@@ -568,7 +568,7 @@ def test_admin_grants_extra_budget_from_the_creators_list(page, studio_url):
     page.get_by_label("Extra budget (USD)").fill("2.50")
     page.get_by_role("button", name="Grant").click()
     expect(page.locator(".messagelist")).to_contain_text(
-        "boss was not granted extra budget: nobody grants their own account money"
+        "No extra budget for boss: nobody grants their own account money"
     )
 
 

@@ -371,8 +371,8 @@ class CreatorAdmin(StudioAdmin):
             if self._own(
                 request,
                 creator,
-                f"{creator} was not granted extra budget: nobody grants their own account "
-                "money; ask another admin.",
+                f"No extra budget for {creator}: nobody grants their own account money; ask "
+                "another admin.",
             ):
                 continue
             quotas.grant(creator, usd, by=request.user.get_username())
@@ -392,8 +392,8 @@ class CreatorAdmin(StudioAdmin):
             if self._own(
                 request,
                 creator,
-                f"{creator}'s month was not reset: nobody resets their own account's spend; "
-                "ask another admin.",
+                f"Month not reset for {creator}: nobody resets their own account's spend; ask "
+                "another admin.",
             ):
                 continue
             before = quotas.meter(creator)
