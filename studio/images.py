@@ -35,6 +35,7 @@ import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 import numpy as np
@@ -43,9 +44,11 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, ProtectedError, Q
+from django.utils import timezone
 from PIL import ExifTags, Image, ImageCms, ImageColor, ImageFilter, ImageOps
 
-from studio.models import SourceImage
+from studio.models import Job, SourceImage
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +217,11 @@ def check_last_frame(first: HasSize, last: HasSize) -> None:
         )
 
 
+def over_the_limit() -> str:
+    """What a still over STUDIO_MAX_UPLOAD_BYTES is told, when only that much is known."""
+    return f"The image is more than {_megabytes(settings.STUDIO_MAX_UPLOAD_BYTES)}, the limit."
+
+
 def _read(upload: Upload, size: int) -> bytes:
     """The whole upload, read once; never more than one byte past the limit."""
     limit = settings.STUDIO_MAX_UPLOAD_BYTES
@@ -224,7 +232,7 @@ def _read(upload: Upload, size: int) -> bytes:
     raw = upload.read(limit + 1)
     if len(raw) > limit:
         # The declared size was wrong; all we know is that the file is over the limit.
-        raise ImageRejected(f"The image is more than {_megabytes(limit)}, the limit.")
+        raise ImageRejected(over_the_limit())
     if not raw:
         raise ImageRejected("The file is empty.")
     return raw
@@ -678,8 +686,12 @@ def store(
     owner: User, image: NormalisedImage, *, derived_from: SourceImage | None = None
 ) -> SourceImage:
     """Save a normalised image under a generated name, once per creator and content."""
+    now = timezone.now()
     existing = SourceImage.objects.filter(owner=owner, upload_sha256=image.upload_sha256).first()
     if existing:
+        # Uploaded again: kept another retention period from now.
+        SourceImage.objects.filter(pk=existing.pk).update(last_uploaded_at=now)
+        existing.last_uploaded_at = now
         return existing
     name = default_storage.save(f"images/{uuid.uuid4().hex}.jpg", ContentFile(image.data))
     try:
@@ -687,6 +699,8 @@ def store(
             return SourceImage.objects.create(
                 owner=owner,
                 file=name,
+                created_at=now,
+                last_uploaded_at=now,
                 upload_sha256=image.upload_sha256,
                 derived_from=derived_from,
                 width=image.width,
@@ -698,6 +712,38 @@ def store(
         # The same image arrived twice at once: keep the first, drop our copy.
         default_storage.delete(name)
         return SourceImage.objects.get(owner=owner, upload_sha256=image.upload_sha256)
+
+
+def delete_still(still: SourceImage) -> None:
+    """Remove a still no job uses (a job's still is protected: ProtectedError); its file goes
+    once the row is gone for good."""
+    name = still.file.name
+    with transaction.atomic():
+        still.delete()
+        transaction.on_commit(lambda: default_storage.delete(name))
+
+
+def purge_unused_stills() -> int:
+    """Delete the stills no job uses that were last uploaded more than
+    STUDIO_STILL_RETENTION_DAYS ago, each row before its file. Returns how many went.
+
+    A still a job takes meanwhile is protected by the job's foreign key, and skipped."""
+    cutoff = timezone.now() - timedelta(days=settings.STUDIO_STILL_RETENTION_DAYS)
+    used = Job.objects.filter(Q(image=OuterRef("pk")) | Q(last_frame=OuterRef("pk")))
+    purged = 0
+    for still in SourceImage.objects.filter(last_uploaded_at__lt=cutoff).filter(~Exists(used)):
+        try:
+            delete_still(still)
+        except (ProtectedError, IntegrityError):
+            continue
+        purged += 1
+    if purged:
+        logger.info(
+            "purged %d still(s) no job used for %d days",
+            purged,
+            settings.STUDIO_STILL_RETENTION_DAYS,
+        )
+    return purged
 
 
 def framed(

@@ -32,6 +32,9 @@ class SourceImage(models.Model):
     # The stored file's size: what a provider is sent (kept here, so no storage call is needed).
     size_bytes = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+    # When it was last uploaded (the same upload is stored once): a still no job uses is
+    # purged STUDIO_STILL_RETENTION_DAYS after this (images.purge_unused_stills).
+    last_uploaded_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         constraints = [
@@ -354,7 +357,9 @@ class Quota(models.Model):
 class Usage(models.Model):
     """What a creator has committed in one calendar month, kept in step with the ledger."""
 
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    # Money history outlives nothing: an account that has it is deactivated, never deleted
+    # (studio/accounts.py).
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     month = models.DateField(help_text="The first day of the month, in the site's time zone")
     usd = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     seconds = models.PositiveIntegerField(default=0)
@@ -383,7 +388,7 @@ class LedgerEntry(models.Model):
         SUSPEND = "suspend", "Suspended"
         RESUME = "resume", "Resumed"
 
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     usd = models.DecimalField(max_digits=12, decimal_places=2)
@@ -443,6 +448,8 @@ class Creator(User):
     class Meta:
         proxy = True
         ordering = ["username"]
+        # Money for an account: more than the right to change its limits or standing.
+        permissions = [("grant_budget", "Can grant extra budget and reset a month's spend")]
 
 
 class WebhookDelivery(models.Model):

@@ -4,9 +4,11 @@ The README's "Settings" table lists each variable. Production (DEBUG off) refuse
 without a real SECRET_KEY.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from studio.environment import SECRET_SETTINGS, env, env_bool, env_int, env_list
@@ -30,11 +32,15 @@ if len(SECRET_KEY) < 32 or (not DEBUG and SECRET_KEY.startswith("django-insecure
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
-# Behind HTTPS (a proxy that sets X-Forwarded-Proto), cookies must be secure and HSTS on.
+# Behind HTTPS (a proxy that sets X-Forwarded-Proto), cookies must be secure and HSTS on:
+# for this host's subdomains too, and marked for the browsers' preload lists, which take
+# only a max-age of a year (a month without preload).
 HTTPS = env_bool("HTTPS")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
-SECURE_HSTS_SECONDS = 60 * 60 * 24 * 30 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS and env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = HTTPS and env_bool("HSTS_PRELOAD", True)
+SECURE_HSTS_SECONDS = (365 if SECURE_HSTS_PRELOAD else 30) * 24 * 60 * 60 if HTTPS else 0
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -53,11 +59,16 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "template_partials",
+    "csp",
+    "axes",
     "studio",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads a request's body (CSRF does): a body over the cap is refused unread.
+    "studio.web.uploads.RequestSizeLimit",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -66,7 +77,28 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy (django-csp) on every page: scripts, styles, images, media and
+# requests from Studio itself only, none inline (no template has any; htmx is told not to add
+# its indicator style), and no framing by any site. Media responses carry their own
+# `sandbox` policy (studio/web/media.py), which this leaves alone.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "media-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+    }
+}
 
 ROOT_URLCONF = "studio.urls"
 WSGI_APPLICATION = "studio.wsgi.application"
@@ -109,6 +141,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Sign-in throttling (django-axes): five failures for one account from one address lock
+# that pair out for 15 minutes (the lock runs from the fifth failure; trying meanwhile does
+# not extend it); a success starts the count again. The lockout is Studio's (or the
+# admin's) own sign-in page with the reason (studio/web/signin.py); admins unlock under
+# Axes, Access attempts. The address is REMOTE_ADDR: behind a proxy, the proxy's.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "studio.web.signin.locked_out"
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "create"
 LOGOUT_REDIRECT_URL = "login"
@@ -176,6 +224,15 @@ Q_CLUSTER = {
 # Studio's own settings.
 STUDIO_PROVIDER = env("STUDIO_PROVIDER", "local")
 STUDIO_MAX_UPLOAD_BYTES = env_int("STUDIO_MAX_UPLOAD_MB", 20) * 1024 * 1024
+# The most one request may send: two stills (a form without JavaScript sends both) and the
+# rest of the form. Larger bodies are refused before they are read (studio/web/uploads.py),
+# and no file keeps more than STUDIO_MAX_UPLOAD_BYTES while it streams in.
+STUDIO_MAX_REQUEST_BYTES = 2 * STUDIO_MAX_UPLOAD_BYTES + 1024 * 1024
+FILE_UPLOAD_HANDLERS = [
+    "studio.web.uploads.StillSizeLimit",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 STUDIO_MAX_PIXELS = env_int("STUDIO_MAX_MEGAPIXELS", 40) * 1_000_000
 STUDIO_MIN_SHORT_SIDE = 512
 STUDIO_WARN_SHORT_SIDE = 720
@@ -183,6 +240,8 @@ STUDIO_WARN_SHORT_SIDE = 720
 STUDIO_MAX_LONG_SIDE = env_int("STUDIO_MAX_LONG_SIDE", 2560)
 # Transparent pixels are flattened onto this colour.
 STUDIO_ALPHA_BACKGROUND = env("STUDIO_ALPHA_BACKGROUND", "#ffffff")
+# Uploaded stills no job uses are purged this many days after their last upload (a daily task).
+STUDIO_STILL_RETENTION_DAYS = env_int("STUDIO_STILL_RETENTION_DAYS", 30)
 STUDIO_FOLLOW_STEP_SECONDS = env_int("STUDIO_FOLLOW_STEP_SECONDS", 50)
 # Status calls in flight at once, per provider.
 STUDIO_POLL_CONCURRENCY = env_int("STUDIO_POLL_CONCURRENCY", 16)

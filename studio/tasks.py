@@ -4,7 +4,7 @@ Every task may run twice (the ORM broker redelivers after `retry` seconds), so e
 domain function is idempotent.
 """
 
-from studio import following, health, jobs, notifications
+from studio import following, health, images, jobs, notifications
 from studio.providers.local import worker
 
 
@@ -34,3 +34,7 @@ def check_providers() -> None:
 
 def notify_job_ended(job_id: int) -> None:
     notifications.send_for(job_id)
+
+
+def purge_stills() -> None:
+    images.purge_unused_stills()

@@ -30,6 +30,14 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 ADMIN_PASSWORD = "boss-password-for-tests"
+CLEO_PASSWORD = "cleo-password-for-tests"
+# Reports every Content-Security-Policy violation a page sees to the test (page fixture).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => window.studioCspViolation({
+  page: location.pathname, directive: e.violatedDirective, blocked: e.blockedURI,
+  sample: e.sample, source: e.sourceFile + ":" + e.lineNumber,
+}));
+"""
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -77,6 +85,13 @@ def studio_url(tmp_path_factory):
             ["collectstatic", "--noinput", "-v0"],
             ["demo_account"],
             ["createsuperuser", "--noinput", "--username", "boss", "--email", "boss@example.com"],
+            # A second creator, for the admin's money actions (nobody grants their own account).
+            [
+                "shell",
+                "-c",
+                "from django.contrib.auth.models import User; "
+                f"User.objects.create_user('cleo', password={CLEO_PASSWORD!r})",
+            ],
         ):
             subprocess.run(
                 [*manage, *command],
@@ -124,7 +139,9 @@ def browser():
 @pytest.fixture
 def page(browser):
     context = browser.new_context(accept_downloads=True)
+    violations = watch_csp(context)
     page = context.new_page()
+    page.csp_violations = violations
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("response", lambda r: r.status >= 400 and errors.append(f"HTTP {r.status} {r.url}"))
@@ -141,6 +158,15 @@ def page(browser):
     context.close()
     unexpected = [e for e in errors if not any(x in e for x in page.expected_errors)]
     assert not unexpected, unexpected
+    assert not violations, violations
+
+
+def watch_csp(context) -> list:
+    """The CSP violations any page of `context` reports, collected as they happen."""
+    violations: list = []
+    context.expose_binding("studioCspViolation", lambda source, found: violations.append(found))
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+    return violations
 
 
 def sign_in(page, url):

@@ -142,6 +142,47 @@ def test_granting_extra_budget_asks_the_amount_then_goes_through_the_ledger(
     assert LedgerEntry.objects.filter(kind="grant", reason="granted by boss").count() == 2
 
 
+def test_granting_and_resetting_take_their_own_permission(client, creator):
+    client.force_login(staff("view_creator", "change_creator"))
+    actions = (
+        client.get(CREATORS)
+        .context["cl"]
+        .model_admin.get_actions(client.get(CREATORS).wsgi_request)
+    )
+    assert "grant_budget" not in actions and "reset_month" not in actions
+    assert "suspend" in actions
+    act(client, "grant_budget", creator, usd="2.50", apply="Grant")
+    assert not LedgerEntry.objects.exists()
+
+
+def test_nobody_grants_their_own_account_extra_budget(client, creator):
+    granter = staff("view_creator", "grant_budget")
+    client.force_login(granter)
+    granted = act(client, "grant_budget", granter, creator, usd="2.50", apply="Grant")
+    assert (
+        "No extra budget for eve: nobody grants their own account money; ask another admin."
+    ) in said(granted)
+    assert [e.creator for e in LedgerEntry.objects.all()] == [creator]
+    reset = act(client, "reset_month", granter)
+    assert said(reset) == [
+        "Month not reset for eve: nobody resets their own account's spend; ask another admin."
+    ]
+
+
+def test_a_grant_names_who_granted_it_in_the_ledger_and_the_admin_log(client, creator):
+    from django.contrib.admin.models import LogEntry
+
+    client.force_login(staff("view_creator", "grant_budget"))
+    act(client, "grant_budget", creator, usd="2.50", apply="Grant")
+    act(client, "reset_month", creator)
+    assert LedgerEntry.objects.get(kind="grant").reason == "granted by eve"
+    logged = LogEntry.objects.order_by("pk")
+    assert [(e.user.username, e.object_id, e.get_change_message()) for e in logged] == [
+        ("eve", str(creator.pk), f"Granted $2.50 extra budget for {quotas.this_month():%B %Y}."),
+        ("eve", str(creator.pk), f"Reset {quotas.this_month():%B %Y}: $0.00 → $0.00, 0 s → 0 s."),
+    ]
+
+
 @pytest.mark.parametrize(
     ("amount", "says"),
     [
@@ -327,14 +368,32 @@ def test_a_retry_past_a_limit_names_it_and_only_finished_jobs_are_retried(client
     assert Job.objects.count() == 3
 
 
-def test_retrying_takes_the_right_to_change_jobs(client, creator):
+def staff(*codenames: str):
+    """A staff account with only these permissions."""
     from django.contrib.auth.models import Permission
 
-    viewer = get_user_model().objects.create_user("eve", password="pw", is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_job"))
-    client.force_login(viewer)
+    user = get_user_model().objects.create_user("eve", password="pw-eve", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    assert user.user_permissions.count() == len(codenames)
+    return user
+
+
+def test_cancelling_and_retrying_take_the_right_to_change_jobs(client, creator):
+    client.force_login(staff("view_job"))
     actions = client.get(JOBS).context["cl"].model_admin.get_actions(client.get(JOBS).wsgi_request)
-    assert "cancel_jobs" in actions and "retry_jobs" not in actions
+    assert "cancel_jobs" not in actions and "retry_jobs" not in actions
+    job = text_job(creator)
+    client.post(JOBS, {"action": "cancel_jobs", helpers.ACTION_CHECKBOX_NAME: [job.pk]})
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED
+
+
+def test_staff_who_may_change_jobs_cancel_them(client, creator):
+    client.force_login(staff("view_job", "change_job"))
+    job = text_job(creator)
+    client.post(JOBS, {"action": "cancel_jobs", helpers.ACTION_CHECKBOX_NAME: [job.pk]})
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
 
 
 def test_jobs_are_not_deleted_in_the_admin(client, boss, creator):

@@ -12,6 +12,7 @@ from tests.browser import (
     choose,
     screenshot,
     sign_in,
+    watch_csp,
 )
 from tests.factories import photo
 
@@ -26,6 +27,7 @@ def look(page, name: str) -> None:
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_every_page_is_accessible_and_photographed(browser, studio_url, tmp_path, viewport):
     context = browser.new_context(viewport=viewport)
+    violations = watch_csp(context)
     page = context.new_page()
     page.goto(studio_url)
     look(page, "sign-in")
@@ -72,6 +74,7 @@ def test_every_page_is_accessible_and_photographed(browser, studio_url, tmp_path
     page.goto(f"{studio_url}/clips/999999/")
     look(page, "not-found")
     context.close()
+    assert violations == []
 
 
 def tab_to(page, selector: str, *, limit: int = 120) -> None:

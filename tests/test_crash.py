@@ -117,6 +117,14 @@ class Studio:
         found = {r["id"]: r["status"] for r in self.rows("SELECT id, status FROM studio_job")}
         return {label: found[pk] for label, pk in self.jobs.items()}
 
+    def all_ended(self) -> bool:
+        """Every job ended and the local renderer's copies discarded: a finish discards its
+        render just after the job's success commits, so a kill in between would look like an
+        orphan that the next cluster's sweep would only then remove."""
+        return all(s in TERMINAL for s in self.statuses().values()) and not self.rows(
+            "SELECT id FROM studio_localrender"
+        )
+
     def add_creator(self, username: str) -> None:
         code = (
             "from django.contrib.auth.models import User\n"
@@ -386,7 +394,7 @@ def test_a_cluster_killed_at_every_stage_finishes_every_job_once(
     second = cluster()
     studio.wait_for(
         "all ended",
-        lambda: all(s in TERMINAL for s in studio.statuses().values()),
+        studio.all_ended,
         timeout=RECOVERY_SECONDS,
     )
     recovery = time.monotonic() - started
@@ -502,7 +510,7 @@ def test_a_cluster_killed_while_slots_are_handed_over_starts_every_waiting_job_o
     second = cluster()
     studio.wait_for(
         "all ended",
-        lambda: all(s in TERMINAL for s in studio.statuses().values()),
+        studio.all_ended,
         timeout=RECOVERY_SECONDS + 60,
     )
     recovery = time.monotonic() - started

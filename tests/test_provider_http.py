@@ -236,3 +236,94 @@ def test_the_address_actually_connected_to_is_checked_too(emulator, monkeypatch)
 def test_an_unparseable_address_is_refused(hosts, tmp_path):
     with pytest.raises(http.UntrustedURL, match="cannot use"):
         fetch("https://cdn.example.com\x00/clip.mp4", tmp_path, hosts)
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254, the metadata service
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("64:ff9b:1::a00:1", False),  # local-use NAT64 (RFC 8215)
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:a00:1::1", False),  # 6to4 of 10.0.0.1
+        ("2002:6440:1::", False),  # 6to4 of 100.64.0.1
+        ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+        ("::127.0.0.1", False),  # IPv4-compatible
+        ("::10.0.0.1", False),
+        ("::ffff:127.0.0.1", False),  # IPv4-mapped
+        ("::ffff:169.254.169.254", False),
+        ("::ffff:8.8.8.8", True),
+    ],
+)
+def test_ipv6_that_carries_an_ipv4_address_is_judged_by_it(address, public):
+    assert http.is_public_address(address) is public
+
+
+def test_a_trusted_name_on_a_nat64_or_6to4_loopback_is_refused(tmp_path):
+    for address in ("64:ff9b::7f00:1", "2002:7f00:1::", "::127.0.0.1"):
+        hosts = http.MediaHosts.build([address], [])
+        with pytest.raises(http.UntrustedURL):
+            fetch(f"https://[{address}]/clip.mp4", tmp_path, hosts)
+
+
+class Trickle:
+    """An HTTP server on loopback that sends a video's headers at once, then its body at
+    `rate` bytes a second (or nothing at all), for at most `give_up_after` seconds."""
+
+    def __init__(self, rate: int, *, sized: bool = True, give_up_after: float = 20):
+        import socket
+        import threading
+
+        self.rate, self.sized, self.give_up_after = rate, sized, give_up_after
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.origin = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.sent = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import time
+
+        conn, _ = self.listener.accept()
+        with conn:
+            conn.recv(65536)
+            length = f"Content-Length: {len(MP4) * 100}\r\n" if self.sized else ""
+            conn.sendall(
+                f"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\n{length}\r\n".encode() + MP4[:12]
+            )
+            started = time.monotonic()
+            try:
+                while time.monotonic() - started < self.give_up_after:
+                    time.sleep(1)
+                    if self.rate:
+                        conn.sendall(b"\0" * self.rate)
+                        self.sent += self.rate
+            except OSError:  # the client hung up: what we are waiting for
+                pass
+
+    def close(self):
+        self.listener.close()
+
+
+@pytest.mark.parametrize(
+    ("rate", "sized"), [(10, True), (10, False), (0, True)], ids=["trickle", "unsized", "stall"]
+)
+def test_a_slow_download_ends_at_the_deadline_not_the_read_timeout(
+    tmp_path, settings, monkeypatch, rate, sized
+):
+    import time
+
+    settings.STUDIO_PROVIDER_TIMEOUT = 30  # each read may wait this long
+    monkeypatch.setattr(http, "DOWNLOAD_DEADLINE_SECONDS", 2.0)
+    server = Trickle(rate, sized=sized)
+    hosts = http.MediaHosts.build([], [server.origin])
+    started = time.monotonic()
+    try:
+        with pytest.raises(TransientError, match="arriving too slowly"):
+            fetch(f"{server.origin}/clip.mp4", tmp_path, hosts, client=httpx.Client())
+    finally:
+        server.close()
+    assert time.monotonic() - started < 3.5
+    assert not (tmp_path / "clip.mp4").exists()

@@ -103,3 +103,58 @@ def test_email_over_both_tls_and_ssl_is_refused():
     run = email_settings(EMAIL_HOST="smtp.example.com", EMAIL_USE_TLS="true", EMAIL_USE_SSL="true")
     assert run.returncode != 0
     assert "Set EMAIL_USE_TLS or EMAIL_USE_SSL, not both." in run.stderr
+
+
+def check_deploy(tmp_path, **env):
+    """`manage.py check --deploy --fail-level WARNING` with production settings: HTTPS, a
+    real secret key, DEBUG off, the site's own host."""
+    import secrets
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    clean.update(
+        DJANGO_SETTINGS_MODULE="studio.settings", HTTPS="true",
+        SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="studio.example.com",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}", **env,
+    )  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env=clean, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def test_the_deploy_check_passes_with_production_settings(tmp_path):
+    run = check_deploy(tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "System check identified no issues" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "warning"),
+    [
+        ({"HSTS_INCLUDE_SUBDOMAINS": "false"}, "security.W005"),
+        ({"HSTS_PRELOAD": "false"}, "security.W021"),
+    ],
+)
+def test_hsts_subdomains_and_preload_are_settings(tmp_path, env, warning):
+    run = check_deploy(tmp_path, **env)
+    assert run.returncode == 1
+    assert warning in run.stderr
+
+
+def test_hsts_preload_asks_browsers_for_a_year():
+    code = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        "print(s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD)"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    clean.update(DJANGO_SETTINGS_MODULE="studio.settings", SECRET_KEY="k" * 50)
+    for env, expected in (
+        ({"HTTPS": "true"}, "31536000 True True"),
+        ({"HTTPS": "true", "HSTS_PRELOAD": "false"}, "2592000 True False"),
+        ({}, "0 False False"),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-c", code], env={**clean, **env}, cwd=ROOT,
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert run.stdout.strip() == expected, (env, run.stderr)

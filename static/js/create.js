@@ -97,15 +97,18 @@
     crop.forEach((input, i) => { input.value = values[i]; });
   }
 
+  // The server's word on the framing (a crop frame it refused) stays in view until the next submit.
+  const refused = () => Boolean(framing.querySelector(".error"));
+
   function updateFraming() {
     const el = framer();
-    if (!el) { framing.hidden = true; setCropInputs(null); return; }
+    if (!el) { framing.hidden = !refused(); setCropInputs(null); return; }
     const width = +el.dataset.width, height = +el.dataset.height;
     const ratio = ratioFor(width, height);
     const frame = el.querySelector(".crop-frame");
     const padded = el.parentElement.querySelector("img.padded");
     const fits = Math.abs(width / height / (ratio[0] / ratio[1]) - 1) <= 0.01;
-    framing.hidden = fits;
+    framing.hidden = fits && !refused();
     note.textContent = fits ? "" :
       `The image is ${width}×${height}; ${ratio[0]}:${ratio[1]} needs a crop or padding.`;
     const pad = !fits && value("framing") === "pad";

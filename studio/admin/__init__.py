@@ -9,18 +9,25 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from studio import jobs, pricing, quotas, spending
+from studio import accounts, images, jobs, pricing, quotas, spending
 from studio.models import (
     Clip,
     Creator,
@@ -34,6 +41,93 @@ from studio.models import (
     Usage,
 )
 from studio.providers.registry import LABELS
+
+
+class StudioAdmin(admin.ModelAdmin):
+    """What every Studio admin shares: an action's selection is read through a form field
+    before any query, so an id that is no number (or too big for the column) is explained
+    instead of failing in the database."""
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        field = selected_id_field(self.model)
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                field.clean(value)
+        except ValidationError:
+            self.message_user(
+                request, "The selected rows could not be read; select them again.", messages.ERROR
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
+
+def selected_id_field(model: type[models.Model]) -> forms.Field:
+    """The form field that reads one of `model`'s primary keys as sent by a changelist."""
+    pk = model._meta.pk
+    if isinstance(pk, models.UUIDField):
+        return forms.UUIDField()
+    _, most = connection.ops.integer_field_range(pk.get_internal_type())
+    return forms.IntegerField(min_value=1, max_value=most)
+
+
+# Accounts
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AccountAdmin(StudioAdmin, UserAdmin):
+    """Django's user admin, except that an account with money history is deactivated
+    instead of deleted (studio/accounts.py): its ledger, jobs and clips stay."""
+
+    delete_confirmation_template = "admin/auth/user/delete_confirmation.html"
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # One at a time, through the delete page, which says what will happen to each.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        if len(objs) == 1 and accounts.has_money_history(objs[0]):
+            return [], {}, set(), []  # nothing is deleted: the account is deactivated
+        return super().get_deleted_objects(objs, request)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        user = self.get_object(request, unquote(object_id))
+        if user is None or not accounts.has_money_history(user):
+            return super().delete_view(request, object_id, extra_context)
+        if not self.has_delete_permission(request, user):
+            raise PermissionDenied
+        if request.method != "POST" or not request.POST.get("post"):
+            return super().delete_view(
+                request, object_id, {**(extra_context or {}), "deactivates": True}
+            )
+        accounts.delete_account(user)
+        self.log_change(request, user, "Deactivated instead of deleted: it has money history.")
+        self.message_user(
+            request,
+            f"{user} has money history, so the account was deactivated instead of deleted: it "
+            "can no longer sign in, and its ledger, jobs and clips stay.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:auth_user_changelist"))
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        accounts.delete_account(obj)
+
+
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class SignInAttemptAdmin(StudioAdmin, AccessAttemptAdmin):
+    """django-axes' failed sign-ins, by account and address: deleting a locked-out row
+    unlocks that pair at once."""
+
 
 # Creators
 
@@ -149,7 +243,7 @@ class GrantForm(forms.Form):
 
 
 @admin.register(Creator)
-class CreatorAdmin(admin.ModelAdmin):
+class CreatorAdmin(StudioAdmin):
     """Every account with this month's spend against its limits. Accounts themselves are
     edited under Users; here only the limits, and the allowance through the actions."""
 
@@ -249,7 +343,18 @@ class CreatorAdmin(admin.ModelAdmin):
             reverse("admin:studio_job_changelist"), creator.pk,
         )  # fmt: skip
 
-    @admin.action(description="Grant extra budget this month", permissions=["change"])
+    def has_grant_permission(self, request: HttpRequest) -> bool:
+        # Money for an account takes its own permission, not just the right to edit limits.
+        return request.user.has_perm("studio.grant_budget")
+
+    def _own(self, request: HttpRequest, creator: Creator, refusal: str) -> bool:
+        """Whether `creator` is the admin's own account (refused, with `refusal`)."""
+        if creator.pk != request.user.pk:
+            return False
+        self.message_user(request, refusal, messages.ERROR)
+        return True
+
+    @admin.action(description="Grant extra budget this month", permissions=["grant"])
     def grant_budget(
         self, request: HttpRequest, queryset: QuerySet[Creator]
     ) -> TemplateResponse | None:
@@ -266,29 +371,44 @@ class CreatorAdmin(admin.ModelAdmin):
             }
             return TemplateResponse(request, "admin/studio/creator/grant.html", context)
         usd = form.cleaned_data["usd"]
+        month = f"{quotas.this_month():%B %Y}"
         for creator in queryset:
+            if self._own(
+                request,
+                creator,
+                f"No extra budget for {creator}: nobody grants their own account money; ask "
+                "another admin.",
+            ):
+                continue
             quotas.grant(creator, usd, by=request.user.get_username())
+            self.log_change(request, creator, f"Granted ${usd} extra budget for {month}.")
             meter = quotas.meter(creator)
             self.message_user(
                 request,
-                f"Granted {creator} ${usd} extra for {quotas.this_month():%B %Y}: their "
+                f"Granted {creator} ${usd} extra for {month}: their "
                 f"budget this month is now ${meter.budget}.",
                 messages.SUCCESS,
             )
         return None
 
-    @admin.action(description="Reset this month's spend and seconds", permissions=["change"])
+    @admin.action(description="Reset this month's spend and seconds", permissions=["grant"])
     def reset_month(self, request: HttpRequest, queryset: QuerySet[Creator]) -> None:
         for creator in queryset:
+            if self._own(
+                request,
+                creator,
+                f"Month not reset for {creator}: nobody resets their own account's spend; ask "
+                "another admin.",
+            ):
+                continue
             before = quotas.meter(creator)
             quotas.reset_month(creator, by=request.user.get_username())
             after = quotas.meter(creator)
+            change = f"${before.usd} → ${after.usd}, {before.seconds} s → {after.seconds} s"
+            self.log_change(request, creator, f"Reset {quotas.this_month():%B %Y}: {change}.")
             held = " (what jobs still running hold)" if after.usd or after.seconds else ""
             self.message_user(
-                request,
-                f"Reset {creator}'s month: ${before.usd} → ${after.usd}, "
-                f"{before.seconds} s → {after.seconds} s{held}.",
-                messages.SUCCESS,
+                request, f"Reset {creator}'s month: {change}{held}.", messages.SUCCESS
             )
 
     @admin.action(description="Suspend: no new jobs", permissions=["change"])
@@ -340,7 +460,7 @@ class BatchFilter(admin.SimpleListFilter):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(StudioAdmin):
     list_display = ["id", "creator", "status", "provider_name", "duration", "resolution", "cost",
                     "charge", "error_kind", "created_at"]  # fmt: skip
     list_filter = ["status", ProviderFilter, "charge", "error_kind", BatchFilter, "mode",
@@ -365,6 +485,10 @@ class JobAdmin(admin.ModelAdmin):
         # A retry spends the creator's money again: it takes more than the right to look.
         return request.user.has_perm("studio.change_job")
 
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        # Cancelling stops a creator's work and moves money back: more than looking, too.
+        return request.user.has_perm("studio.change_job")
+
     @admin.display(description="provider", ordering="provider")
     def provider_name(self, job: Job) -> str:
         return job.provider_label
@@ -373,7 +497,7 @@ class JobAdmin(admin.ModelAdmin):
     def cost(self, job: Job) -> str:
         return f"${job.estimated_cost}"
 
-    @admin.action(description="Cancel the selected jobs", permissions=["view"])
+    @admin.action(description="Cancel the selected jobs", permissions=["cancel"])
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         cancelled = sum(1 for job in queryset if jobs.cancel(job))
         skipped = queryset.count() - cancelled
@@ -407,7 +531,7 @@ class JobAdmin(admin.ModelAdmin):
 
 
 @admin.register(Price)
-class PriceAdmin(admin.ModelAdmin):
+class PriceAdmin(StudioAdmin):
     """The price table. A job keeps the price it was created at, so a change here applies
     to new jobs only."""
 
@@ -428,7 +552,7 @@ class PriceAdmin(admin.ModelAdmin):
 # Read-only records
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(StudioAdmin):
     """Written only by studio/quotas.py; the admin looks, never edits."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -476,8 +600,20 @@ class ProviderStatusAdmin(ReadOnlyAdmin):
                     "key_ok", "model_ok", "latency_ms", "message"]  # fmt: skip
 
 
+class MediaAdmin(StudioAdmin):
+    """Stored media are made by Studio alone (intake, the worker): the admin looks and may
+    delete, through the domain functions that take the files with the rows, but never adds
+    or edits a file or its type by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Clip)
-class ClipAdmin(admin.ModelAdmin):
+class ClipAdmin(MediaAdmin):
     list_display = [
         "id",
         "job",
@@ -490,14 +626,34 @@ class ClipAdmin(admin.ModelAdmin):
     ]
     raw_id_fields = ["job"]
 
+    def delete_model(self, request: HttpRequest, obj: Clip) -> None:
+        jobs.delete_clip(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Clip]) -> None:
+        for clip in queryset:
+            jobs.delete_clip(clip)
+
 
 @admin.register(SourceImage)
-class SourceImageAdmin(admin.ModelAdmin):
+class SourceImageAdmin(MediaAdmin):
     list_display = ["id", "owner", "width", "height", "created_at"]
     raw_id_fields = ["owner"]
 
+    def delete_model(self, request: HttpRequest, obj: SourceImage) -> None:
+        images.delete_still(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[SourceImage]) -> None:
+        for still in queryset:
+            images.delete_still(still)
+
 
 @admin.register(LocalRender)
-class LocalRenderAdmin(admin.ModelAdmin):
+class LocalRenderAdmin(MediaAdmin):
+    """The local renderer's own queue, its side of the provider protocol: a job follows its
+    render, so a render is never deleted by hand (cancel the job instead)."""
+
     list_display = ["id", "client_reference", "status", "progress", "heartbeat_at", "created_at"]
     list_filter = ["status"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -15,7 +15,8 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -50,7 +51,6 @@ USER_AGENT = "Studio/0.1 (+httpx)"
 CONNECT_TIMEOUT = 5.0
 MAX_REDIRECTS = 5
 RETRY_AFTER_CAP = 3600.0
-CHUNK = 64 * 1024
 # A whole download must finish well inside the worker's task timeout (Q_CLUSTER "timeout",
 # 120 s), or q2 kills the step mid-file; a Veo clip is a few MB, so this is generous.
 DOWNLOAD_DEADLINE_SECONDS = 90.0
@@ -395,18 +395,42 @@ def _port(url: httpx.URL) -> int:
     return url.port or (443 if url.scheme == "https" else 80)
 
 
+# IPv6 addresses that stand for an IPv4 one: a NAT64 gateway (RFC 6052) or a 6to4 relay
+# reaches the IPv4 address inside, so they are judged by it. Local-use NAT64 (RFC 8215) is
+# a site's own translator: never public.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(address: str) -> bool:
     """True only for globally routable addresses.
 
     `is_global`, not `not is_private`: 100.64.0.0/10 (carrier-grade NAT) is neither private
-    nor global, and must be refused (shared/facts.md).
+    nor global, and must be refused (shared/facts.md). IPv6 that carries an IPv4 address
+    (mapped, IPv4-compatible, NAT64, 6to4) is judged by that address: Python calls
+    64:ff9b::7f00:1 global, yet through a NAT64 gateway it is 127.0.0.1.
     """
     try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+            address.split("%", 1)[0]
+        )
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
+        ip = _embedded_ipv4(ip) or ip
     return ip.is_global and not ip.is_multicast
 
 
@@ -490,9 +514,11 @@ def download(
     """
     client = client or shared_client()
     limit = max_bytes if max_bytes is not None else settings.STUDIO_MAX_CLIP_BYTES
+    # One deadline for the whole download, second attempt included.
+    deadline = Deadline(DOWNLOAD_DEADLINE_SECONDS)
     for attempt in (1, 2):
         try:
-            _download_once(httpx.URL(url), dest, who, hosts, headers or {}, client, limit)
+            _download_once(httpx.URL(url), dest, who, hosts, headers or {}, client, limit, deadline)
             return
         except httpx.InvalidURL:
             raise UntrustedURL(f"{who} gave Studio a download address it cannot use.") from None
@@ -518,16 +544,22 @@ def _download_once(
     headers: dict[str, str],
     client: httpx.Client,
     limit: int,
+    deadline: Deadline,
 ) -> None:
     origin = (url.scheme, _norm(url.host), _port(url))
-    deadline = time.monotonic() + DOWNLOAD_DEADLINE_SECONDS
     for _ in range(MAX_REDIRECTS + 1):
         check_url(url, hosts, who)
         same_origin = (url.scheme, _norm(url.host), _port(url)) == origin
         try:
-            with client.stream(
-                "GET", url, headers=headers if same_origin else {}, timeout=timeout()
-            ) as response:
+            with (
+                client.stream(
+                    "GET",
+                    url,
+                    headers=headers if same_origin else {},
+                    timeout=deadline.cap(timeout()),
+                ) as response,
+                deadline.guarding(response),
+            ):
                 _check_peer(response, url, hosts, who)
                 if response.is_redirect:
                     location = response.headers.get("location", "")
@@ -539,8 +571,60 @@ def _download_once(
                 _save_body(response, dest, who, limit, deadline)
                 return
         except httpx.HTTPError as exc:
+            if deadline.passed():
+                raise _too_slow(who) from exc
             raise transport_error(exc, who) from exc
     raise ProviderError(f"{who} redirected the download too many times.")
+
+
+class Deadline:
+    """A download's deadline, kept on every read: each read waits at most what is left, and a
+    watchdog shuts the connection when it passes, so a body trickling in a few bytes at a
+    time (each read in time, the whole never) ends at the deadline, not at the read timeout.
+    """
+
+    def __init__(self, seconds: float):
+        self.at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+    def passed(self) -> bool:
+        return self.left() <= 0
+
+    def cap(self, limits: httpx.Timeout) -> httpx.Timeout:
+        """`limits`, none of them longer than what is left."""
+        left = max(0.001, self.left())
+        return httpx.Timeout(
+            **{
+                name: left if value is None else min(value, left)
+                for name, value in limits.as_dict().items()
+            }
+        )
+
+    @contextmanager
+    def guarding(self, response: httpx.Response) -> Iterator[None]:
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is None:  # a transport without a socket (tests): the per-read check remains
+            yield
+            return
+
+        def cut() -> None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        watchdog = threading.Timer(max(0.0, self.left()), cut)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            yield
+        finally:
+            watchdog.cancel()
+
+
+def _too_slow(who: str) -> TransientError:
+    return TransientError(f"The clip from {who} is arriving too slowly; will retry.")
 
 
 def _raise_for_download(response: httpx.Response, who: str, *, sent_credentials: bool) -> None:
@@ -561,7 +645,9 @@ def _raise_for_download(response: httpx.Response, who: str, *, sent_credentials:
     raise ProviderError(f"{who} refused the download (HTTP {status}).")
 
 
-def _save_body(response: httpx.Response, dest: Path, who: str, limit: int, deadline: float) -> None:
+def _save_body(
+    response: httpx.Response, dest: Path, who: str, limit: int, deadline: Deadline
+) -> None:
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     video = content_type.startswith(VIDEO_TYPES)
     if not video and content_type not in OPAQUE_TYPES:
@@ -576,18 +662,26 @@ def _save_body(response: httpx.Response, dest: Path, who: str, limit: int, deadl
     head = b""
     try:
         with open(dest, "wb") as out:
-            for chunk in response.iter_bytes(CHUNK):
+            # Each piece as it arrives (one network read), so the deadline is checked after
+            # every read, however few bytes it brought.
+            for chunk in response.iter_bytes():
                 got += len(chunk)
                 if got > limit:
                     raise ProviderError(_too_big(who, limit))
-                if time.monotonic() > deadline:
-                    raise TransientError(f"The clip from {who} is arriving too slowly; will retry.")
+                if deadline.passed():
+                    raise _too_slow(who)
                 if len(head) < 12:
                     head += chunk[: 12 - len(head)]
                 out.write(chunk)
-    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.TimeoutException) as exc:
+        if deadline.passed():  # the watchdog shut the connection, or the last read timed out
+            raise _too_slow(who) from exc
+        if isinstance(exc, httpx.TimeoutException):
+            raise
         # h11 raises this when the peer closes before Content-Length bytes arrived.
         raise _CutShort(got, expected) from exc
+    if deadline.passed():  # a body without a length ends when the watchdog shuts it
+        raise _too_slow(who)
     if expected is not None and got < expected:
         raise _CutShort(got, expected)
     if got == 0:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import unicodedata
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.validators import MaxValueValidator
 from django.db import transaction
 
 from studio import health, images, jobs, quotas
@@ -50,10 +52,7 @@ def variations(
     Copies differ by seed: consecutive seeds from the one given, or from a random one, so
     each clip can be made again; at a provider that takes no seed they differ by chance.
     """
-    prompts = [
-        options.prompt,
-        *(line.strip() for line in more_prompts.splitlines() if line.strip()),
-    ]
+    prompts = [options.prompt, *prompt_lines(more_prompts)]
     durations = [
         options.duration,
         *(d for d in sorted(set(more_durations)) if d != options.duration),
@@ -78,6 +77,41 @@ class StillIdForm(forms.Form):
     image_id = forms.IntegerField(required=False, min_value=1)
 
 
+def prompt_lines(more_prompts: str) -> list[str]:
+    """The extra prompts of a batch: one per non-empty line."""
+    return [line.strip() for line in more_prompts.splitlines() if line.strip()]
+
+
+# Unicode's embeddings, overrides and isolates: they reorder how text is shown, so a prompt
+# could read one way on the page and another to the provider. (The marks U+200E and U+200F
+# reorder nothing already written, and stay.)
+DIRECTION_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+KEPT_CONTROLS = frozenset("\n\t")
+
+
+def refuse_direction_controls(text: str) -> None:
+    for char in text:
+        if char in DIRECTION_CONTROLS:
+            raise forms.ValidationError(
+                f"Remove the invisible text-direction control (U+{ord(char):04X} "
+                f"{unicodedata.name(char)}) from this text: it can make the text read "
+                "differently from what is sent.",
+                code="direction_control",
+            )
+
+
+class PromptField(forms.CharField):
+    """Text for a provider: C0 and C1 control characters (and DEL) are taken out, newline and
+    tab kept (a browser's CRLF becomes LF); text-direction controls are refused."""
+
+    default_validators = [refuse_direction_controls]
+
+    def to_python(self, value: Any) -> str:
+        text = super().to_python(value) or ""
+        kept = (c for c in text if c in KEPT_CONTROLS or unicodedata.category(c) != "Cc")
+        return "".join(kept).strip() if self.strip else "".join(kept)
+
+
 def _choice_error(what: str, allowed: str) -> dict[str, str]:
     return {"invalid_choice": f"{what} must be {allowed}; %(value)s is not allowed."}
 
@@ -96,6 +130,28 @@ class LimitedChoice(forms.RadioSelect):
         if str(value) in self.disabled_values and not option["selected"]:
             option["attrs"]["disabled"] = True
         return option
+
+
+# The crop frame's hidden inputs, by the words a creator knows them by.
+CROP_SIDES = {"left": "left edge", "top": "top edge", "width": "width", "height": "height"}
+# Hidden inputs, and the visible part of the page that shows their errors.
+HIDDEN_SHOWN_BY = {
+    "image_id": "image",
+    "last_frame_id": "last_frame",
+    **{f"crop_{side}": "framing" for side in CROP_SIDES},
+}
+GONE = "That image is no longer available; upload it again."
+
+
+def _crop_field(side: str) -> forms.IntegerField:
+    return forms.IntegerField(
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={
+            "invalid": f"The crop frame's {CROP_SIDES[side]} must be a whole number of "
+            "pixels; place the frame again."
+        },
+    )
 
 
 def _all_providers() -> list[tuple[str, str]]:
@@ -128,7 +184,7 @@ class JobForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
     last_frame_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    prompt = forms.CharField(
+    prompt = PromptField(
         max_length=2000,
         widget=forms.Textarea(
             attrs={"rows": 3, "placeholder": "Describe the motion: slow push in as the mist lifts"}
@@ -137,7 +193,7 @@ class JobForm(forms.Form):
         help_text="Describe what moves and how the camera moves; a camera move below writes "
         "one in.",
     )
-    negative_prompt = forms.CharField(
+    negative_prompt = PromptField(
         max_length=1000,
         required=False,
         widget=forms.TextInput(attrs={"placeholder": "blur, text, watermark"}),
@@ -186,10 +242,12 @@ class JobForm(forms.Form):
         label="When the image does not fit the aspect",
         error_messages=_choice_error("Framing", "crop or pad"),
     )
-    crop_left = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
-    crop_top = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
-    crop_width = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-    crop_height = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    # The crop frame, in the stored still's pixels. Its range is checked against the image
+    # (images.checked_crop), which can say where the frame is; the framing shows the errors.
+    crop_left = _crop_field("left")
+    crop_top = _crop_field("top")
+    crop_width = _crop_field("width")
+    crop_height = _crop_field("height")
     allow_failover = forms.BooleanField(
         required=False,
         label="If this provider cannot take the job, use another that makes the same clip",
@@ -205,7 +263,7 @@ class JobForm(forms.Form):
         help_text="Each copy gets its own seed.",
         widget=forms.NumberInput(attrs={"min": 1}),
     )
-    more_prompts = forms.CharField(
+    more_prompts = PromptField(
         required=False,
         max_length=2000 * 10,
         label="More prompts",
@@ -220,9 +278,13 @@ class JobForm(forms.Form):
         label="Also at",
     )
 
-    def __init__(self, *args: Any, creator: User, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, creator: User, refused: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.creator = creator
+        # Files dropped while they streamed in, for their size (studio/web/uploads.py).
+        self.refused = refused or {}
         self.limits = quotas.limits_of(creator)
         # Set by clean(): the options as chosen (each valid value, the default where one is
         # missing or invalid), what pre-flight found, and the batch of variations.
@@ -231,8 +293,19 @@ class JobForm(forms.Form):
         self.batch: list[ClipOptions] = []
         self._variation_args: dict[str, Any] = {"copies": 1}
         self._stored_stills: dict[str, SourceImage] = {}
+        self._hidden_errors: dict[str, list[str]] = {}
         if not settings.STUDIO_FAILOVER:
             del self.fields["allow_failover"]
+        # Counts are bounded here, before any list of clips is built (settings are read per
+        # form, not at import).
+        most = settings.STUDIO_MAX_BATCH
+        copies = self.fields["copies"]
+        copies.validators.append(
+            MaxValueValidator(
+                most, f"A batch can have at most {most} clips; ask for {most} copies or fewer."
+            )
+        )
+        copies.widget.attrs["max"] = most
         self.fields["provider"].initial = settings.STUDIO_PROVIDER
         unavailable = health.unavailable_reasons()
         for name in LABELS:
@@ -260,11 +333,31 @@ class JobForm(forms.Form):
             raise forms.ValidationError(refusal)
         return resolution
 
+    def clean_more_prompts(self) -> str:
+        more_prompts: str = self.cleaned_data["more_prompts"]
+        lines = prompt_lines(more_prompts)
+        most = settings.STUDIO_MAX_BATCH
+        if len(lines) > most - 1:
+            raise forms.ValidationError(
+                f"A batch can have at most {most} clips: that is at most {most - 1} more "
+                f"prompts, not {len(lines)}."
+            )
+        if any(len(line) > 2000 for line in lines):
+            raise forms.ValidationError("Each prompt can be at most 2000 characters.")
+        return more_prompts
+
     def clean_framing(self) -> str:
         return self.cleaned_data["framing"] or Framing.CROP
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        # A hidden input's own error would be shown nowhere: taken out here, and given to
+        # the part of the page it belongs to when its value is used (else it does not count).
+        self._hidden_errors = {
+            name: [str(e) for e in self.errors.pop(name)]
+            for name in HIDDEN_SHOWN_BY
+            if name in self.errors
+        }
         # Stills uploaded already, by id: kept on the page whatever else is wrong.
         self._stored_stills = {}
         for role in STILL_ROLES:
@@ -309,6 +402,12 @@ class JobForm(forms.Form):
         """The still as a SourceImage (already stored) or a NormalisedImage (to store)."""
         upload = self.cleaned_data.get(name)
         stored_id = self.cleaned_data.get(f"{name}_id")
+        if name in self.refused:
+            self.add_error(name, self.refused[name])
+            return None
+        if not upload and f"{name}_id" in self._hidden_errors:
+            self.add_error(name, GONE)
+            return None
         if upload:
             try:
                 return images.normalise(upload, size=upload.size)
@@ -318,7 +417,7 @@ class JobForm(forms.Form):
         if stored_id:
             still = self._stored_stills.get(name)
             if still is None:
-                self.add_error(name, "That image is no longer available; upload it again.")
+                self.add_error(name, GONE)
             return still
         if needed:
             self.add_error(name, why)
@@ -330,9 +429,21 @@ class JobForm(forms.Form):
         ratio = images.target_ratio(data["aspect"], size)
         if images.fits_ratio(size, ratio) or data.get("framing") != Framing.CROP:
             return None
-        sent = [data.get(f"crop_{side}") for side in ("left", "top", "width", "height")]
-        if any(value is None for value in sent):
+        garbled = [m for side in CROP_SIDES for m in self._hidden_errors.get(f"crop_{side}", ())]
+        for message in garbled:
+            self.add_error("framing", message)
+        sent = [data.get(f"crop_{side}") for side in CROP_SIDES]
+        if garbled:
+            return None
+        if all(value is None for value in sent):
             return images.centred_crop(size, ratio)
+        if any(value is None for value in sent):
+            self.add_error(
+                "framing",
+                "The crop frame needs its left edge, top edge, width and height; place the "
+                "frame again.",
+            )
+            return None
         left, top, width, height = (value for value in sent if value is not None)
         try:
             return images.checked_crop(size, ratio, images.CropBox(left, top, width, height))
@@ -349,17 +460,17 @@ class JobForm(forms.Form):
 
     def _vary(self, provider: str, options: ClipOptions) -> None:
         """The batch's variations, each within the limits of a prompt and the provider."""
-        self.batch = self.variations_of(options, seeded=capabilities_of(provider).seed)
-        if len(self.batch) > settings.STUDIO_MAX_BATCH:
+        self.batch = []
+        if self.has_error("copies") or self.has_error("more_prompts"):
+            return
+        count = self.batch_size(options)
+        if count > settings.STUDIO_MAX_BATCH:
             self.add_error(
                 "copies",
-                f"That makes {len(self.batch)} clips; a batch can have at most "
-                f"{settings.STUDIO_MAX_BATCH}.",
+                f"That makes {count} clips; a batch can have at most {settings.STUDIO_MAX_BATCH}.",
             )
-        for line in self._variation_args["more_prompts"].splitlines():
-            if len(line.strip()) > 2000:
-                self.add_error("more_prompts", "Each prompt can be at most 2000 characters.")
-                break
+        else:
+            self.batch = self.variations_of(options, seeded=capabilities_of(provider).seed)
         for duration in set(self._variation_args["more_durations"]) - {options.duration}:
             caps = capabilities_of(provider)
             for problem in preflight(caps, options.replace(duration=duration)):
@@ -367,6 +478,14 @@ class JobForm(forms.Form):
                     self.add_error("more_durations", f"At {duration} s: {problem.message}")
 
     # ----------------------------------------------------------------------- reading
+
+    def batch_size(self, options: ClipOptions) -> int:
+        """How many clips the variations make, counted without making them."""
+        args = self._variation_args
+        durations = {options.duration, *args.get("more_durations", ())}
+        prompts = 1 + len(prompt_lines(args.get("more_prompts", "")))
+        copies: int = args["copies"]
+        return prompts * len(durations) * copies
 
     def variations_of(self, options: ClipOptions, *, seeded: bool) -> list[ClipOptions]:
         """`options` in every variation the form asks for (copies, prompts, durations)."""

@@ -2,16 +2,54 @@
 
 Django answers no Range requests for media, and Safari will not play an MP4 without
 206 Partial Content; players also need ranges to seek. Callers check ownership first.
+
+Only the kinds of file Studio writes are served, each as what its bytes are (never a type
+stored beside it, which the admin or a bug could set): a file that is not what its view
+serves is refused. Media go out with `nosniff` and a `sandbox` policy, so even a file that
+got past that could not run as a page on Studio's origin.
 """
 
+import enum
+import logging
 import re
 from collections.abc import Iterator
 
 from django.core.files.storage import default_storage
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
+
+log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class Kind(enum.Enum):
+    """What Studio writes, by its content type: stills and posters are JPEG, clips MP4."""
+
+    JPEG = "image/jpeg"
+    MP4 = "video/mp4"
+
+    def is_what(self, head: bytes) -> bool:
+        """Whether a file starting with `head` (its first 12 bytes) is of this kind."""
+        if self is Kind.JPEG:
+            return head.startswith(b"\xff\xd8\xff")
+        return head[4:8] == b"ftyp"  # an ISO-BMFF file type box, as every MP4 starts
+
+
+def sandboxed(response: HttpResponseBase) -> HttpResponseBase:
+    """A media response that no browser sniffs or runs as a page."""
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox"
+    return response
+
+
+# ASCII digits only: \d also matches other scripts' digits, which are no byte position.
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$", re.ASCII)
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -50,21 +88,26 @@ def _read(name: str, start: int, length: int) -> Iterator[bytes]:
 
 
 def serve(
-    request: HttpRequest, name: str, content_type: str, download_name: str | None = None
+    request: HttpRequest, name: str, kind: Kind, download_name: str | None = None
 ) -> HttpResponseBase:
+    with default_storage.open(name, "rb") as f:
+        head = f.read(12)
+    if not kind.is_what(head):
+        log.warning("refused to serve %s: it is not %s", name, kind.value)
+        raise Http404
     size = default_storage.size(name)
     try:
         byte_range = parse_range(request.headers.get("Range", ""), size)
     except ValueError:
         refusal = HttpResponse(status=416)
         refusal["Content-Range"] = f"bytes */{size}"
-        return refusal
+        return sandboxed(refusal)
     start, end = byte_range or (0, size - 1)
     length = end - start + 1 if size else 0
     response = StreamingHttpResponse(
         _read(name, start, length) if request.method != "HEAD" else iter(()),
         status=206 if byte_range else 200,
-        content_type=content_type,
+        content_type=kind.value,
     )
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
@@ -73,4 +116,4 @@ def serve(
     response["Cache-Control"] = "private, max-age=3600"
     if download_name:
         response["Content-Disposition"] = f'attachment; filename="{download_name}"'
-    return response
+    return sandboxed(response)

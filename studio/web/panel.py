@@ -12,9 +12,11 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+
 from studio import pricing, quotas
 from studio.options import ClipOptions
-from studio.providers.capabilities import adapt, preflight
+from studio.providers.capabilities import Problem, adapt, preflight
 from studio.providers.registry import LABELS, capabilities_of, provider_class
 from studio.web.forms import JobForm
 
@@ -51,7 +53,7 @@ def context(form: JobForm, *, switched_from: str = "", panel_only: bool = False)
     form.limit_to(provider)
     chosen = form.options
     caps = capabilities_of(provider)
-    problems = preflight(caps, chosen)
+    problems = [*preflight(caps, chosen), *_count_problems(form)]
     # Several fixes at once, as one more button: everything the provider would change.
     fix_all = (
         adapt(chosen, caps).changes_from(chosen) if sum(bool(p.fix) for p in problems) > 1 else {}
@@ -131,6 +133,17 @@ def _seed_note(label: str, takes_seed: bool) -> str:
     return f"{label} takes no seed, so each clip differs."
 
 
+def _count_problems(form: JobForm) -> list[Problem]:
+    """A batch too big to make, in the form's words: the panel prices one clip meanwhile."""
+    if not form.is_bound:
+        return []
+    return [
+        Problem(name, str(message))
+        for name in ("copies", "more_prompts")
+        for message in form.errors.get(name, ())
+    ]
+
+
 def _initial_provider(form: JobForm) -> str:
     return str(form.fields["provider"].initial)
 
@@ -156,9 +169,12 @@ def _price(provider: str, options: ClipOptions) -> Decimal | None:
 
 def _batch(form: JobForm, provider: str, chosen: ClipOptions) -> dict[str, Any] | None:
     """How many clips the variations make and what they cost together, when more than one."""
-    made = form.variations_of(chosen, seeded=False)
-    if len(made) == 1:
+    count = form.batch_size(chosen)
+    if count == 1:
         return None
+    if count > settings.STUDIO_MAX_BATCH:  # refused at submit, with the count
+        return {"count": count, "total": None}
+    made = form.variations_of(chosen, seeded=False)
     prices = [_price(provider, options) for options in made]
     total = None if None in prices else sum(price for price in prices if price is not None)
     return {"count": len(made), "total": total}

@@ -25,7 +25,7 @@ from studio.models import Clip, Job, SourceImage
 from studio.options import Aspect
 from studio.providers.registry import LABELS, get_provider
 from studio.providers.webhooks import Refused
-from studio.web import media, panel
+from studio.web import media, panel, uploads
 from studio.web.forms import JobForm, NotificationsForm, StillIdForm
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,9 @@ class CreatorRequest(HtmxHttpRequest):
 @require_http_methods(["GET", "POST"])
 def create(request: CreatorRequest) -> HttpResponse:
     if request.method == "POST":
-        form = JobForm(request.POST, request.FILES, creator=request.user)
+        form = JobForm(
+            request.POST, request.FILES, creator=request.user, refused=uploads.refused(request)
+        )
         made = form.save() if form.is_valid() else []
         for note in form.warnings if made else ():
             messages.warning(request, note)
@@ -101,8 +103,9 @@ def upload_still(request: CreatorRequest, role: str) -> HttpResponse:
         raise Http404
     context: dict[str, object] = {"role": role}
     upload = request.FILES.get(role)
-    if upload is None:
-        context["error"] = "Choose an image file."
+    refused = uploads.refused(request)
+    if role in refused or upload is None:
+        context["error"] = refused.get(role, "Choose an image file.")
         return render(request, "studio/create.html#still", context)
     try:
         normalised = images.normalise(upload, size=upload.size or 0)
@@ -139,8 +142,9 @@ def padded_preview(request: CreatorRequest, image_id: int) -> HttpResponse:
     picture = images.open_image(still.file.name)
     if not images.fits_ratio(size, ratio):
         picture = images.pad(picture, ratio)
-    response = HttpResponse(images.encode(picture), content_type="image/jpeg")
+    response = HttpResponse(images.encode(picture), content_type=media.Kind.JPEG.value)
     response["Cache-Control"] = "private, max-age=3600"
+    media.sandboxed(response)
     return response
 
 
@@ -267,20 +271,20 @@ def clip_delete(request: CreatorRequest, clip_id: int) -> HttpResponse:
 def clip_video(request: CreatorRequest, clip_id: int) -> HttpResponseBase:
     clip = _own_clip(request, clip_id)
     download = clip.download_name if "download" in request.GET else None
-    return media.serve(request, clip.file.name, "video/mp4", download_name=download)
+    return media.serve(request, clip.file.name, media.Kind.MP4, download_name=download)
 
 
 @login_required
 @require_http_methods(["GET", "HEAD"])
 def clip_poster(request: CreatorRequest, clip_id: int) -> HttpResponseBase:
-    return media.serve(request, _own_clip(request, clip_id).poster.name, "image/jpeg")
+    return media.serve(request, _own_clip(request, clip_id).poster.name, media.Kind.JPEG)
 
 
 @login_required
 @require_http_methods(["GET", "HEAD"])
 def source_image(request: CreatorRequest, image_id: int) -> HttpResponseBase:
     image = get_object_or_404(SourceImage.objects.filter(owner=request.user), pk=image_id)
-    return media.serve(request, image.file.name, image.content_type)
+    return media.serve(request, image.file.name, media.Kind.JPEG)
 
 
 @require_GET
