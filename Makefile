@@ -14,7 +14,8 @@ EMULATED_ENV = FAL_QUEUE_URL=$(EMULATOR)/fal/queue FAL_REST_URL=$(EMULATOR)/fal/
 	OXEN_API_URL=$(EMULATOR)/oxen FAL_KEY=emulated GEMINI_API_KEY=emulated \
 	AIMLAPI_KEY=emulated OXEN_API_KEY=emulated
 
-.PHONY: run run-emulated setup test lint bench bench-engine clean postgresql
+.PHONY: run run-emulated setup test test-sqlite test-stack docker-test lint bench bench-engine \
+	bench-scale clean postgresql redis-server host-tools
 
 run: setup
 	$(LOCAL_ENV) $(BIN)/python manage.py serve
@@ -30,11 +31,25 @@ setup: $(VENV)/.installed var/secret_key
 	$(LOCAL_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(LOCAL_ENV) $(BIN)/python manage.py demo_account
 
-test: $(VENV)/.installed-test /usr/bin/chromium postgresql
+# Every test twice: on SQLite with the ORM broker and local media, then on the production stack
+# (throwaway PostgreSQL, Redis as q2's broker, moto's S3 server: tests/stack.py), where the
+# hosts test runs too; then the Docker image, built and run.
+test: $(VENV)/.installed-test /usr/bin/chromium postgresql redis-server
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(MAKE) test-sqlite test-stack
+
+test-sqlite: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+test-stack: $(VENV)/.installed-test postgresql redis-server host-tools
+	$(BIN)/python -m tests.stack $(BIN)/python -m pytest -p no:cacheprovider
+
+# The image from a Debian base made here (no Docker Hub), run against a throwaway PostgreSQL
+# and Redis: one clip made over HTTP (tests/docker_smoke.py).
+docker-test: $(VENV)/.installed-test postgresql redis-server host-tools
+	$(BIN)/python -m tests.docker_smoke
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
@@ -75,6 +90,19 @@ postgresql:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
 		$(SUDO) apt-get update && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends postgresql; }
+
+# The production stack's tests: Redis (started by the tests themselves), Docker and what the
+# hosts test builds its network with.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends redis-server; }
+
+host-tools:
+	@{ command -v dockerd && command -v debootstrap && command -v ip; } >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends \
+			docker.io debootstrap iproute2; }
 
 var/secret_key:
 	mkdir -p var

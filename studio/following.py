@@ -30,7 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import jobs, leases, webhooks
+from studio import jobs, leases, throttle, webhooks
 from studio.models import Job, LocalRender
 from studio.providers.base import Billing, Phase, PollResult
 from studio.providers.registry import get_provider, provider_classes
@@ -56,16 +56,27 @@ def follow() -> None:
         webhooks.forget_old_deliveries()
         while True:
             follow_once()
-            if not Job.objects.at_provider().exists() or time.monotonic() >= deadline:
+            waiting = _waiting_for_tokens()
+            if not (waiting or Job.objects.at_provider().exists()) or time.monotonic() >= deadline:
                 break
-            time.sleep(max(0.05, next_check_in(max_wait=1.0)))
+            most = throttle.WAITING_PASS_SECONDS if waiting else 1.0
+            time.sleep(max(0.05, next_check_in(max_wait=most)))
             leases.renew(LEASE, holder, seconds=lease)
     finally:
         leases.release(LEASE, holder)
     # Checked after releasing: a job submitted meanwhile either found the lease free and
     # started its own follower, or is seen here.
-    if Job.objects.at_provider().exists():
+    if Job.objects.at_provider().exists() or _waiting_for_tokens():
         async_task("studio.tasks.follow_jobs")
+
+
+def _waiting_for_tokens() -> bool:
+    """Whether paced jobs are queued and due, waiting for the follower to send them."""
+    return throttle.paced() and (
+        Job.objects.filter(status=Job.Status.QUEUED, next_check_at__lte=timezone.now())
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now()))
+        .exists()
+    )
 
 
 def follow_once() -> int:
@@ -157,8 +168,15 @@ def _take_up_lost_steps(now: datetime) -> None:
         Q(lease_until__isnull=True) | Q(lease_until__lt=now),
         Q(next_check_at__isnull=True) | Q(next_check_at__lte=now),
         status__in=[Job.Status.QUEUED, Job.Status.SUBMITTING, Job.Status.FINISHING],
-    )
+    ).order_by("next_check_at", "pk")
+    # Queued jobs are sent as the pace allows (studio/throttle.py), oldest turn first; the
+    # rest stay due for the next pass.
+    queued = [job for job in lost if job.status == Job.Status.QUEUED]
+    tokens = throttle.take(len(queued))
+    held_back = {job.pk for job in queued[tokens:]}
     for job in lost:
+        if job.pk in held_back:
+            continue
         Job.objects.filter(pk=job.pk).update(next_check_at=now + jobs.TASK_GRACE)
         if job.status == Job.Status.FINISHING:
             async_task("studio.tasks.finish_job", job.pk)

@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import failover, leases, pacing, pricing, quotas, video
+from studio import failover, leases, pacing, pricing, quotas, storage, throttle, video
 from studio.models import Clip, Job
 from studio.options import Aspect, ClipOptions
 from studio.providers.base import (
@@ -106,8 +106,21 @@ def create_jobs(
             )
         )
     quotas.reserve(*made)
-    transaction.on_commit(lambda: [async_task("studio.tasks.submit_job", job.pk) for job in made])
+    transaction.on_commit(lambda: _queue_submits(made))
     return made
+
+
+def _queue_submits(made: list[Job]) -> None:
+    """Queue the jobs' submits, as many as the pace allows now (studio/throttle.py); the rest
+    wait queued and due, and the follower sends them as it hands out tokens."""
+    granted = throttle.take(len(made))
+    for job in made[:granted]:
+        async_task("studio.tasks.submit_job", job.pk)
+    if waiting := made[granted:]:
+        Job.objects.filter(pk__in=[job.pk for job in waiting], status=Job.Status.QUEUED).update(
+            next_check_at=timezone.now()
+        )
+        _start_follower_unless_running()
 
 
 def generation_request(job: Job) -> GenerationRequest:
@@ -349,6 +362,7 @@ def _check_clip(job: Job, info: video.ClipInfo) -> None:
 
 
 def _replace(name: str, content: Path | ContentFile[bytes]) -> str:
+    storage.abort_unfinished_uploads(name)  # a step killed mid-upload (object storage)
     if default_storage.exists(name):
         default_storage.delete(name)
     if isinstance(content, Path):

@@ -2,13 +2,20 @@
 
 Django answers no Range requests for media, and Safari will not play an MP4 without
 206 Partial Content; players also need ranges to seek. Callers check ownership first.
+
+In S3-compatible storage (STUDIO_STORAGE) the bytes are streamed through Studio too, rather
+than redirecting to a presigned URL: the URL stays Studio's own, so a browser's cache keeps
+working (a fresh signature per page would be a new URL every time), the owner is checked on
+every request, and the object store need not be reachable from creators' browsers. A range
+is asked of the store as a ranged GET (studio/storage.py).
 """
 
 import re
-from collections.abc import Iterator
 
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+
+from studio import storage
 
 CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -38,17 +45,6 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _read(name: str, start: int, length: int) -> Iterator[bytes]:
-    with default_storage.open(name, "rb") as f:
-        f.seek(start)
-        while length > 0:
-            data = f.read(min(CHUNK, length))
-            if not data:
-                return
-            length -= len(data)
-            yield data
-
-
 def serve(
     request: HttpRequest, name: str, content_type: str, download_name: str | None = None
 ) -> HttpResponseBase:
@@ -62,7 +58,7 @@ def serve(
     start, end = byte_range or (0, size - 1)
     length = end - start + 1 if size else 0
     response = StreamingHttpResponse(
-        _read(name, start, length) if request.method != "HEAD" else iter(()),
+        storage.read_range(name, start, length, CHUNK) if request.method != "HEAD" else iter(()),
         status=206 if byte_range else 200,
         content_type=content_type,
     )
