@@ -38,7 +38,7 @@ test: $(VENV)/.installed-test /usr/bin/chromium postgresql redis-server
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(MAKE) test-sqlite test-stack
+	$(MAKE) test-sqlite test-stack docker-test
 
 test-sqlite: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
