@@ -56,17 +56,19 @@ def follow() -> None:
         webhooks.forget_old_deliveries()
         while True:
             follow_once()
-            waiting = _waiting_for_tokens()
-            if not (waiting or Job.objects.at_provider().exists()) or time.monotonic() >= deadline:
+            # Followed while any job is unfinished, not only while one is at a provider: a
+            # step lost with its worker (Redis loses the task; a host cut off keeps it) is
+            # taken up as soon as its lease or grace runs out, not at the next schedule.
+            if not Job.objects.unfinished().exists() or time.monotonic() >= deadline:
                 break
-            most = throttle.WAITING_PASS_SECONDS if waiting else 1.0
+            most = throttle.WAITING_PASS_SECONDS if _waiting_for_tokens() else 1.0
             time.sleep(max(0.05, next_check_in(max_wait=most)))
             leases.renew(LEASE, holder, seconds=lease)
     finally:
         leases.release(LEASE, holder)
     # Checked after releasing: a job submitted meanwhile either found the lease free and
     # started its own follower, or is seen here.
-    if Job.objects.at_provider().exists() or _waiting_for_tokens():
+    if Job.objects.unfinished().exists():
         async_task("studio.tasks.follow_jobs")
 
 

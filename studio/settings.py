@@ -104,6 +104,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A host cut off mid-transaction would keep its row locks until TCP gives up on it (hours),
+    # stalling every other host; Studio never leaves a transaction idle (none spans a provider
+    # call), so the server ends such a session after a few seconds (README: Running at scale).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        "-c idle_in_transaction_session_timeout=10s"
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
