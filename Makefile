@@ -66,6 +66,11 @@ bench-engine: $(VENV)/.installed
 	$(BIN)/python bench/engine.py --jobs 500 --latency 20 --webhooks
 	$(BIN)/python bench/engine.py --jobs 1000 --latency 20
 
+# The engine on SQLite with one worker host beside PostgreSQL + Redis with two, paced
+# (bench/scale.py; about fifteen minutes).
+bench-scale: $(VENV)/.installed-test postgresql redis-server
+	$(BIN)/python bench/scale.py --pace 20
+
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Studio needs Python 3.11 or newer ($(PYTHON) is older)."; exit 1; }
