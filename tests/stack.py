@@ -177,6 +177,20 @@ def stack_env(database: str, broker: str, endpoint: str, bucket: str) -> dict[st
     }
 
 
+def own_servers() -> dict[str, str]:
+    """For a test that starts a Studio of its own: on the stack, a fresh database, Redis
+    database and bucket there (stack_env for them); else nothing, and it keeps its SQLite."""
+    if not on_stack():
+        return {}
+    endpoint = os.environ["AWS_S3_ENDPOINT_URL"]
+    return stack_env(
+        fresh_database(os.environ["DATABASE_URL"]),
+        fresh_broker(os.environ["Q_BROKER"]),
+        endpoint,
+        fresh_bucket(endpoint),
+    )
+
+
 def on_stack() -> bool:
     """Whether this process runs on the stack (DATABASE_URL, Q_BROKER and STUDIO_STORAGE)."""
     return bool(

@@ -1,6 +1,6 @@
 """The newcomer's flow in a real browser (Debian's Chromium driven by Playwright) against
 Studio started as `make run` starts it: gunicorn and a django-q2 worker, SQLite, the local
-renderer, the demo account."""
+renderer, the demo account (in the stack run: PostgreSQL, Redis and S3 instead)."""
 
 import io
 import os
@@ -17,6 +17,7 @@ from django.conf import settings
 from PIL import Image, ImageChops, ImageStat
 from playwright.sync_api import expect, sync_playwright
 
+from tests import stack
 from tests.factories import photo
 
 pytestmark = pytest.mark.browser
@@ -65,6 +66,8 @@ def studio_url(tmp_path_factory):
         "GEMINI_API_KEY": "browser-test",
         "AIMLAPI_KEY": "browser-test",
         "OXEN_API_KEY": "browser-test",
+        # In the stack run: its own PostgreSQL database, Redis database and bucket.
+        **stack.own_servers(),
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
     for command in (

@@ -97,15 +97,7 @@ def studio(tmp_path, provider_emulator):
         "AIMLAPI_KEY": "crash-test",
         "OXEN_API_KEY": "crash-test",
     }
-    if stack.on_stack():
-        env.update(
-            stack.stack_env(
-                stack.fresh_database(os.environ["DATABASE_URL"]),
-                stack.fresh_broker(os.environ["Q_BROKER"]),
-                os.environ["AWS_S3_ENDPOINT_URL"],
-                stack.fresh_bucket(os.environ["AWS_S3_ENDPOINT_URL"]),
-            )
-        )
+    env.update(stack.own_servers())
     for folder in ("media", "tmp", "holds"):
         (tmp_path / folder).mkdir()
     for command in (["migrate", "-v0"], ["demo_account"]):
