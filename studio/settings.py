@@ -104,12 +104,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # A host cut off mid-transaction would keep its row locks until TCP gives up on it (hours),
-    # stalling every other host; Studio never leaves a transaction idle (none spans a provider
-    # call), so the server ends such a session after a few seconds (README: Running at scale).
+# A host cut off mid-transaction would keep its row locks until TCP gives up on it (hours),
+# stalling every other host; Studio never leaves a transaction idle (none spans a provider
+# call), so PostgreSQL ends such a session after this long (README: Running at scale). 0: never.
+STUDIO_DB_IDLE_TRANSACTION_SECONDS = env_int("STUDIO_DB_IDLE_TRANSACTION_SECONDS", 30)
+if (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    and STUDIO_DB_IDLE_TRANSACTION_SECONDS
+):
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
-        "-c idle_in_transaction_session_timeout=10s"
+        f"-c idle_in_transaction_session_timeout={STUDIO_DB_IDLE_TRANSACTION_SECONDS}s"
     )
 
 AUTH_PASSWORD_VALIDATORS = [
