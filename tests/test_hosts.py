@@ -353,7 +353,8 @@ def run_the_burst(network, tmp_path, database, broker, endpoint, emulator, hosts
     # after TASK_GRACE, then a clip's time and the follower's next pass.
     from studio.jobs import TASK_GRACE
 
-    bound = max(Q_TIMEOUT, TASK_GRACE.total_seconds()) + LATENCY + 30
+    # The rest (45 s) is the follower noticing, finishing and room for a busy machine.
+    bound = max(Q_TIMEOUT, TASK_GRACE.total_seconds()) + LATENCY + 45
     print(
         f"{len(made)} jobs, {len(a_unfinished)} of host A's unfinished at the cut "
         f"({Counter(at_cut[pk] for pk in a_unfinished)}); all ended {all_ended:.0f} s after "
