@@ -107,7 +107,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # A host cut off mid-transaction would keep its row locks until TCP gives up on it (hours),
 # stalling every other host; Studio never leaves a transaction idle (none spans a provider
 # call), so PostgreSQL ends such a session after this long (README: Running at scale). 0: never.
-STUDIO_DB_IDLE_TRANSACTION_SECONDS = env_int("STUDIO_DB_IDLE_TRANSACTION_SECONDS", 30)
+STUDIO_DB_IDLE_TRANSACTION_SECONDS = env_int("STUDIO_DB_IDLE_TRANSACTION_SECONDS", 10)
 if (
     DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     and STUDIO_DB_IDLE_TRANSACTION_SECONDS
