@@ -8,7 +8,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LOCAL_ENV = SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}"
 
 
-.PHONY: run run-emulated setup test lint bench bench-engine clean postgresql
+.PHONY: run run-emulated setup test test-sqlite test-stack docker-test lint bench bench-engine \
+	bench-scale clean postgresql redis-server host-tools
 
 run: setup
 	$(LOCAL_ENV) $(BIN)/python manage.py serve
@@ -30,11 +31,25 @@ setup: $(VENV)/.installed var/secret_key
 	$(LOCAL_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(LOCAL_ENV) $(BIN)/python manage.py demo_account
 
-test: $(VENV)/.installed-test /usr/bin/chromium postgresql
+# Every test twice: on SQLite with the ORM broker and local media, then on the production stack
+# (throwaway PostgreSQL, Redis as q2's broker, moto's S3 server: tests/stack.py), where the
+# hosts test runs too; then the Docker image, built and run.
+test: $(VENV)/.installed-test /usr/bin/chromium postgresql redis-server
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(MAKE) test-sqlite test-stack docker-test
+
+test-sqlite: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+test-stack: $(VENV)/.installed-test postgresql redis-server host-tools
+	$(BIN)/python -m tests.stack $(BIN)/python -m pytest -p no:cacheprovider
+
+# The image from a Debian base made here (no Docker Hub), run against a throwaway PostgreSQL
+# and Redis: one clip made over HTTP (tests/docker_smoke.py).
+docker-test: $(VENV)/.installed-test postgresql redis-server host-tools
+	$(BIN)/python -m tests.docker_smoke
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
@@ -50,6 +65,11 @@ bench-engine: $(VENV)/.installed
 	$(BIN)/python bench/engine.py --jobs 500 --latency 20
 	$(BIN)/python bench/engine.py --jobs 500 --latency 20 --webhooks
 	$(BIN)/python bench/engine.py --jobs 1000 --latency 20
+
+# The engine on SQLite with one worker host beside PostgreSQL + Redis with two, paced
+# (bench/scale.py; about fifteen minutes).
+bench-scale: $(VENV)/.installed-test postgresql redis-server
+	$(BIN)/python bench/scale.py --pace 20
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -75,6 +95,19 @@ postgresql:
 	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
 		$(SUDO) apt-get update && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends postgresql; }
+
+# The production stack's tests: Redis (started by the tests themselves), Docker and what the
+# hosts test builds its network with.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends redis-server; }
+
+host-tools:
+	@{ command -v dockerd && command -v debootstrap && command -v ip; } >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends \
+			docker.io debootstrap iproute2; }
 
 var/secret_key:
 	mkdir -p var

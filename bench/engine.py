@@ -1,12 +1,15 @@
 """The job engine under load: N jobs at a hosted provider (the emulator), one worker cluster.
 
 Run from anywhere: `.venv/bin/python bench/engine.py [--jobs 500] [--latency 20] [--webhooks]
-[--provider fal] [--rate JOBS_PER_SECOND] [--workers 2] [--keep]`. It starts, all on a
-throwaway SQLite database and media folder in a temp directory:
+[--provider fal] [--rate JOBS_PER_SECOND] [--pace SUBMITS_PER_SECOND] [--workers 2]
+[--stack] [--hosts 1] [--json FILE] [--keep]`. It starts, all on a throwaway SQLite database
+(or, with `--stack`, a throwaway PostgreSQL with Redis as q2's broker, tests/stack.py) and
+media folder in a temp directory:
 
 - the provider emulator (emulator/) in this process, every clip taking exactly
   `--latency` seconds from the moment the emulator accepts it;
-- Studio's worker, `manage.py qcluster` with Q_WORKERS=2, as a subprocess;
+- Studio's worker, `manage.py qcluster` with Q_WORKERS=2, as a subprocess; with `--hosts N`,
+  N of them, each as a worker host would run it (they share this machine's two cores);
 - with `--webhooks`, gunicorn serving Studio too (as `manage.py serve` does), whose address is
   STUDIO_PUBLIC_URL, so the emulator POSTs signed webhooks to it (FAL_JWKS_URL and
   GEMINI_WEBHOOK_SECRET point at the emulator's).
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import resource
@@ -185,6 +189,17 @@ def web_ready(url: str) -> bool:
 
 
 def main() -> None:
+    args = parse_args()
+    if not args.stack:
+        run(args, {"DATABASE_URL": "", "Q_BROKER": ""})
+        return
+    from tests import postgres, stack
+
+    with postgres.throwaway_server() as database, stack.redis_server() as broker:
+        run(args, {"DATABASE_URL": database, "Q_BROKER": broker})
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=500, help="jobs to make (default 500)")
     parser.add_argument(
@@ -200,14 +215,24 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="Q_WORKERS (default 2)")
     parser.add_argument(
+        "--pace", type=int, default=0, help="STUDIO_SUBMITS_PER_SECOND (default 0: unpaced)"
+    )
+    parser.add_argument(
+        "--stack", action="store_true", help="PostgreSQL + Redis (q2's broker) instead of SQLite"
+    )
+    parser.add_argument("--hosts", type=int, default=1, help="worker clusters (default 1)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
         "--deadline",
         type=float,
         default=600.0,
         help="seconds after the last job was made by which every job must have ended (default 600)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder and its logs")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def run(args: argparse.Namespace, stack_env: dict[str, str]) -> None:
     work = Path(tempfile.mkdtemp(prefix="studio-bench-engine-"))
     emulator = Emulator(latency=args.latency).start()
     web_port = free_port()
@@ -215,7 +240,9 @@ def main() -> None:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "studio.settings",
         "SECRET_KEY": secrets.token_urlsafe(50),
-        "DATABASE_URL": f"sqlite:///{work / 'studio.sqlite3'}",
+        "DATABASE_URL": stack_env["DATABASE_URL"] or f"sqlite:///{work / 'studio.sqlite3'}",
+        "Q_BROKER": stack_env["Q_BROKER"],
+        "STUDIO_SUBMITS_PER_SECOND": str(args.pace),
         "MEDIA_ROOT": str(work / "media"),
         "STATIC_ROOT": str(work / "static"),
         "Q_WORKERS": str(args.workers),
@@ -226,6 +253,7 @@ def main() -> None:
         **emulator.settings(),
     }
     env.pop("STUDIO_PUBLIC_URL", None)
+    env.pop("STUDIO_STORAGE", None)  # media on local disk: the bench measures the engine
     if args.webhooks:
         env["STUDIO_PUBLIC_URL"] = f"http://127.0.0.1:{web_port}"
     os.environ.clear()
@@ -236,8 +264,9 @@ def main() -> None:
     django.setup()
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
+    from django.db import connection
     from django.db.models import Count
-    from django_q.models import OrmQ
+    from django_q.brokers import get_broker
     from django_q.tasks import async_task
 
     from studio import jobs
@@ -256,9 +285,11 @@ def main() -> None:
     manage = [sys.executable, str(ROOT / "manage.py")]
     worker_log, web_log = work / "worker.log", work / "web.log"
     processes: list[subprocess.Popen] = []
+    broker = get_broker()
     try:
-        worker = start([*manage, "qcluster"], env, worker_log)
-        processes.append(worker)
+        workers = [start([*manage, "qcluster"], env, worker_log) for _ in range(args.hosts)]
+        processes.extend(workers)
+        worker = workers[0]
         web = None
         if args.webhooks:
             web = start(
@@ -274,10 +305,10 @@ def main() -> None:
             wait_until(lambda: web_ready(env["STUDIO_PUBLIC_URL"]), web, web_log, 30)
         # The cluster is up once it has taken a task off the queue and acknowledged it.
         async_task("math.floor", 1.5)
-        wait_until(lambda: not OrmQ.objects.exists(), worker, worker_log, 60)
+        wait_until(lambda: not broker.queue_size(), worker, worker_log, 60)
 
         load_before = os.getloadavg()
-        worker_cpu0 = tree_cpu(worker.pid)
+        worker_cpu0 = sum(tree_cpu(w.pid) for w in workers)
         web_cpu0 = tree_cpu(web.pid) if web else 0.0
         self_cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
         burst_start = time.time()
@@ -310,7 +341,7 @@ def main() -> None:
         last_print = 0.0
         while True:
             counts = dict(Job.objects.values_list("status").annotate(n=Count("pk")))
-            peak_queue = max(peak_queue, OrmQ.objects.count())
+            peak_queue = max(peak_queue, broker.queue_size() or 0)
             peak_at_provider = max(
                 peak_at_provider, counts.get("submitted", 0) + counts.get("running", 0)
             )
@@ -321,12 +352,12 @@ def main() -> None:
                 shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
                 print(f"  {now - burst_start:5.0f} s: {shown}", flush=True)
                 last_print = now
-            if ended >= args.jobs or now > deadline or worker.poll() is not None:
+            if ended >= args.jobs or now > deadline or any(w.poll() is not None for w in workers):
                 break
             time.sleep(0.5)
         all_ended = time.time()
         time.sleep(3.0)  # a duplicate step would show up here
-        worker_cpu = tree_cpu(worker.pid) - worker_cpu0
+        worker_cpu = sum(tree_cpu(w.pid) for w in workers) - worker_cpu0
         web_cpu = (tree_cpu(web.pid) - web_cpu0) if web else 0.0
         self_cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - self_cpu0
         load_after = os.getloadavg()
@@ -411,9 +442,12 @@ def main() -> None:
 
     mode = "webhooks + polling" if args.webhooks else "polling"
     print()
+    database = "PostgreSQL + Redis" if args.stack else "SQLite"
+    pace = f", {args.pace} submits/s" if args.pace else ", unpaced"
     print(
         f"Engine: {n} jobs at {args.provider} (emulated, {args.latency:g} s each), {mode}, "
-        f"Q_WORKERS={args.workers}, SQLite"
+        f"{args.hosts} worker host(s) × Q_WORKERS={args.workers}, {database} "
+        f"({connection.vendor}){pace}"
     )
     print(
         f"({os.cpu_count()} cores; load average {load_before[0]:.2f} / {load_before[1]:.2f} "
@@ -447,7 +481,7 @@ def main() -> None:
         ("web CPU s per job (gunicorn tree)", f"{web_cpu / n:.3f} ({web_cpu:.1f} s)", "", "")
         if args.webhooks else None,
         ("emulator + this script CPU s", f"{self_cpu:.1f}", "", ""),
-        ("task queue depth (peak OrmQ rows)", f"{peak_queue}", "", ""),
+        ("task queue depth (peak, broker)", f"{peak_queue}", "", ""),
         ("jobs lost (not ended by the deadline)", f"{lost}", "0", verdict(lost == 0)),
         ("jobs failed or cancelled", f"{failed}", "0", verdict(failed == 0)),
         ("jobs duplicated (sent twice / two clips)", f"{duplicated} ({sent_twice} / "
@@ -469,6 +503,24 @@ def main() -> None:
         if row:
             name, value, goal, ok = row
             print(f"{name:<{width}}  {value:<40} {goal:<10} {ok}")
+    if args.json:
+        figures = {
+            "run": f"{database}, {args.hosts} host(s)",
+            "load": sum(loads) / len(loads),
+            "added": [percentile(added, q) for q in (0.5, 0.95)] + [max(added)] if added else None,
+            "noticing_p95": percentile(noticing, 0.95) if noticing else None,
+            "finishing_p95": percentile(finishing, 0.95) if finishing else None,
+            "all_ended": all_ended - burst_start,
+            "calls_per_job": calls_per_job,
+            "calls_per_minute": calls_per_minute,
+            "worker_cpu_per_job": worker_cpu / n,
+            "web_cpu_per_job": web_cpu / n if args.webhooks else None,
+            "in_flight": in_flight,
+            "lost": lost,
+            "failed": failed,
+            "duplicated": duplicated,
+        }
+        args.json.write_text(json.dumps(figures))
     if args.keep:
         print(f"\nlogs and database kept in {work}")
     else:

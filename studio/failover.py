@@ -13,9 +13,8 @@ The job then shows where it ran and why.
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
-from studio import health, pricing, quotas
+from studio import health, pricing, quotas, throttle
 from studio.models import Job
 from studio.providers.capabilities import preflight
 from studio.providers.registry import capabilities_of, label, provider_classes
@@ -75,6 +74,6 @@ def move_on(job: Job, reason: str) -> bool:
                     raise quotas.QuotaExceeded("the job moved on meanwhile")
         except quotas.QuotaExceeded:
             continue
-        transaction.on_commit(lambda: async_task("studio.tasks.submit_job", job.pk))
+        transaction.on_commit(lambda: throttle.queue_submits([job.pk]))
         return True
     return False

@@ -33,7 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import jobs, leases, quotas, webhooks
+from studio import jobs, leases, quotas, throttle, webhooks
 from studio.models import Job, LocalRender
 from studio.providers.base import Billing, Phase, PollResult
 from studio.providers.registry import get_provider, provider_classes
@@ -59,16 +59,29 @@ def follow() -> None:
         webhooks.forget_old_deliveries()
         while True:
             follow_once()
-            if not Job.objects.at_provider().exists() or time.monotonic() >= deadline:
+            # Followed while any job is unfinished, not only while one is at a provider: a
+            # step lost with its worker (Redis loses the task; a host cut off keeps it) is
+            # taken up as soon as its lease or grace runs out, not at the next schedule.
+            if not following_needed() or time.monotonic() >= deadline:
                 break
-            time.sleep(max(0.05, next_check_in(max_wait=1.0)))
+            most = throttle.WAITING_PASS_SECONDS if _waiting_for_tokens() else 1.0
+            time.sleep(max(0.05, next_check_in(max_wait=most)))
             leases.renew(LEASE, holder, seconds=lease)
     finally:
         leases.release(LEASE, holder)
     # Checked after releasing: a job submitted meanwhile either found the lease free and
     # started its own follower, or is seen here.
-    if Job.objects.at_provider().exists():
+    if Job.objects.unfinished().exists():
         async_task("studio.tasks.follow_jobs")
+
+
+def _waiting_for_tokens() -> bool:
+    """Whether paced jobs are queued and due, waiting for the follower to send them."""
+    return throttle.paced() and (
+        Job.objects.filter(status=Job.Status.QUEUED, next_check_at__lte=timezone.now())
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now()))
+        .exists()
+    )
 
 
 def follow_once() -> int:
@@ -167,14 +180,21 @@ def _take_up_lost_steps(now: datetime) -> None:
         Q(lease_until__isnull=True) | Q(lease_until__lt=now),
         Q(next_check_at__isnull=True) | Q(next_check_at__lte=now),
         status__in=[Job.Status.QUEUED, Job.Status.SUBMITTING, Job.Status.FINISHING],
-    )
+    ).order_by("next_check_at", "pk")
     # A cancel the provider was never asked about (its task was lost).
     unasked = Job.objects.at_provider().filter(
         cancel_requested_at__lt=now - jobs.TASK_GRACE, cancel_outcome=""
     )
     for job_id in unasked.values_list("pk", flat=True):
         async_task("studio.tasks.cancel_at_provider", job_id)
+    # Queued jobs are sent as the pace allows (studio/throttle.py), oldest turn first; the
+    # rest stay due for the next pass.
+    queued = [job for job in lost if job.status == Job.Status.QUEUED]
+    tokens = throttle.take(len(queued))
+    held_back = {job.pk for job in queued[tokens:]}
     for job in lost:
+        if job.pk in held_back:
+            continue
         Job.objects.filter(pk=job.pk).update(next_check_at=now + jobs.TASK_GRACE)
         if job.status == Job.Status.FINISHING:
             async_task("studio.tasks.finish_job", job.pk)
@@ -198,6 +218,12 @@ def _discard_leftovers() -> None:
     )
     for job in ended:
         get_provider(job.provider).discard(jobs.handle_for(job))
+
+
+def following_needed() -> bool:
+    """Whether any job has a step to come (a job waiting for a running slot has none until
+    a running one ends, and that one is followed)."""
+    return Job.objects.unfinished().exclude(status=Job.Status.WAITING).exists()
 
 
 def next_check_in(max_wait: float) -> float:

@@ -32,7 +32,17 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import failover, health, leases, notifications, pacing, pricing, quotas, video
+from studio import (
+    failover,
+    health,
+    leases,
+    notifications,
+    pacing,
+    pricing,
+    quotas,
+    storage,
+    video,
+)
 from studio.models import Clip, Job
 from studio.options import MAX_SEED, Aspect, ClipOptions
 from studio.providers.base import (
@@ -64,7 +74,7 @@ TASK_GRACE = Job.TASK_GRACE
 # A clip still out of reach this long after submitting (generation takes minutes) fails the job.
 FETCH_CEILING = timedelta(hours=2)
 # The follower's lease (studio/following.py, which imports this module).
-FOLLOWER_LEASE = "follow-jobs"
+FOLLOWER_LEASE = leases.FOLLOWER
 # A finished clip may differ from the request by this much and still be accepted.
 DURATION_TOLERANCE = 0.5
 
@@ -232,8 +242,7 @@ def nudge_follower() -> None:
 
 
 def _start_follower_unless_running() -> None:
-    if not leases.held(FOLLOWER_LEASE):
-        async_task("studio.tasks.follow_jobs")
+    leases.start_follower_unless_running()
 
 
 def refresh_status(job: Job) -> None:
@@ -400,6 +409,7 @@ def _check_clip(job: Job, info: video.ClipInfo) -> None:
 
 
 def _replace(name: str, content: Path | ContentFile[bytes]) -> str:
+    storage.abort_unfinished_uploads(name)  # a step killed mid-upload (object storage)
     if default_storage.exists(name):
         default_storage.delete(name)
     if isinstance(content, Path):

@@ -5,8 +5,12 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from studio.models import Lease
+
+# The follower's lease (studio/following.py): one follower at a time across every host.
+FOLLOWER = "follow-jobs"
 
 
 def new_holder() -> str:
@@ -41,3 +45,8 @@ def release(name: str, holder: str) -> None:
     Lease.objects.filter(name=name, holder=holder).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
+
+
+def start_follower_unless_running() -> None:
+    if not held(FOLLOWER):
+        async_task("studio.tasks.follow_jobs")

@@ -28,8 +28,8 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
-from django_q.tasks import async_task
 
+from studio import throttle
 from studio.models import Job, LedgerEntry, Quota, Usage
 
 # Ledger rows that make up what a job holds while it is reserved.
@@ -236,7 +236,7 @@ def _admit_next(creator_id: int) -> Job | None:
 
 
 def _queue_submit(job_id: int) -> None:
-    async_task("studio.tasks.submit_job", job_id)
+    throttle.queue_submits([job_id])
 
 
 def _hand_over(creator_id: int) -> None:

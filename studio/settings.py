@@ -6,6 +6,7 @@ without a real SECRET_KEY.
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -135,6 +136,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+# A host cut off mid-transaction would keep its row locks until TCP gives up on it (hours),
+# stalling every other host; Studio never leaves a transaction idle (none spans a provider
+# call), so PostgreSQL ends such a session after this long (README: Running at scale). 0: never.
+STUDIO_DB_IDLE_TRANSACTION_SECONDS = env_int("STUDIO_DB_IDLE_TRANSACTION_SECONDS", 10)
+if (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    and STUDIO_DB_IDLE_TRANSACTION_SECONDS
+):
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c idle_in_transaction_session_timeout={STUDIO_DB_IDLE_TRANSACTION_SECONDS}s"
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -171,10 +183,32 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env("STATIC_ROOT") or VAR_DIR / "static")
 # Creators' files are never in a web-served folder: they are served by owner-checked views.
 MEDIA_ROOT = Path(env("MEDIA_ROOT") or VAR_DIR / "media")
-STORAGES = {
+# STUDIO_STORAGE=s3://bucket keeps them in S3-compatible object storage instead (django-storages),
+# still served only through those views (studio/web/media.py streams them with Range). The
+# keys are boto3's own AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, read by boto3 from the
+# environment and never copied into settings.
+STUDIO_STORAGE = env("STUDIO_STORAGE")
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+if STUDIO_STORAGE:
+    if not STUDIO_STORAGE.startswith("s3://") or not STUDIO_STORAGE.removeprefix("s3://"):
+        raise ImproperlyConfigured(
+            f"STUDIO_STORAGE must be s3://BUCKET (or empty: local disk), not {STUDIO_STORAGE!r}."
+        )
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STUDIO_STORAGE.removeprefix("s3://").strip("/"),
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env("AWS_S3_REGION_NAME") or None,
+            # Private objects, never linked to: the views stream them after the owner check.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": True,
+        },
+    }
 
 LOGGING = {
     "version": 1,
@@ -202,9 +236,15 @@ if not 0 < Q_TIMEOUT < Q_RETRY:
     raise ImproperlyConfigured(
         f"Q_TIMEOUT must be more than 0 and less than {Q_RETRY} seconds, not {Q_TIMEOUT}."
     )
+# Q_BROKER=redis://… makes Redis q2's broker. It is at-most-once: a task taken by a worker
+# that is killed is lost, and the follower takes its job up from the database (README:
+# Running at scale). Empty: the ORM broker, in the database itself.
+Q_BROKER = env("Q_BROKER")
+if Q_BROKER and not Q_BROKER.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"Q_BROKER must be a redis:// URL (or empty), not {Q_BROKER!r}.")
 Q_CLUSTER = {
     "name": "studio",
-    "orm": "default",
+    **({"redis": Q_BROKER} if Q_BROKER else {"orm": "default"}),
     "workers": env_int("Q_WORKERS", 3),
     "timeout": Q_TIMEOUT,
     "retry": Q_RETRY,
@@ -243,6 +283,9 @@ STUDIO_ALPHA_BACKGROUND = env("STUDIO_ALPHA_BACKGROUND", "#ffffff")
 # Uploaded stills no job uses are purged this many days after their last upload (a daily task).
 STUDIO_STILL_RETENTION_DAYS = env_int("STUDIO_STILL_RETENTION_DAYS", 30)
 STUDIO_FOLLOW_STEP_SECONDS = env_int("STUDIO_FOLLOW_STEP_SECONDS", 50)
+# Backpressure: at most this many submits to the providers a second, across every host
+# (studio/throttle.py); 0 sends each job at once. Set it to what the workers can finish.
+STUDIO_SUBMITS_PER_SECOND = env_int("STUDIO_SUBMITS_PER_SECOND", 0)
 # Status calls in flight at once, per provider.
 STUDIO_POLL_CONCURRENCY = env_int("STUDIO_POLL_CONCURRENCY", 16)
 # A job not finished this long after it was created or submitted fails, refunded.

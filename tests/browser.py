@@ -18,6 +18,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect, sync_playwright
 
+from tests import stack
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -78,6 +80,8 @@ def studio_url(tmp_path_factory):
             "STATIC_ROOT": str(var / "static"),
             "Q_WORKERS": "2",
             **emulated,
+            # In the stack run: its own PostgreSQL database, Redis database and bucket.
+            **stack.own_servers(),
         }
         manage = [sys.executable, str(ROOT / "manage.py")]
         for command in (

@@ -14,7 +14,9 @@ again. Stages:
 - `handover`: the job ahead of this one (waiting for a running slot) has ended and freed its
   slot (committed); this job, next in line, has not been admitted to it yet;
 - `admitted`: this job has been admitted to a slot (committed, now *queued*); its submit task
-  is not queued yet.
+  is not queued yet;
+- `upload` (S3 storage only): the MP4's multipart upload is open and its first part half
+  read, so the object store holds an unfinished upload and no object.
 
 Every local render that starts is logged as a line `<job id>` in `renders.log` there.
 
@@ -52,6 +54,30 @@ def hold(stage: str, job: int, prompt: str) -> None:
         return  # held here once already, by a cluster since killed
     log.warning("job %s held at %s", job, stage)
     time.sleep(HOLD_SECONDS)
+
+
+def upload_until_held(name: str, path: Path, job: int, prompt: str) -> None:
+    """Start the MP4's upload as a multipart one (as boto3 does for files over 8 MB) and
+    hold half-way through reading its first part."""
+    from boto3.s3.transfer import TransferConfig
+    from django.core.files.storage import default_storage
+
+    class HalfThenHold:
+        def __init__(self, f):
+            self.f, self.given = f, 0
+            self.half = path.stat().st_size // 2
+
+        def read(self, size=-1):
+            if self.given >= self.half:
+                hold("upload", job, prompt)
+            want = self.half - self.given
+            data = self.f.read(want if size < 0 else min(size, want))
+            self.given += len(data)
+            return data
+
+    with open(path, "rb") as f:
+        config = TransferConfig(multipart_threshold=1, max_concurrency=1, use_threads=False)
+        default_storage.bucket.Object(name).upload_fileobj(HalfThenHold(f), Config=config)
 
 
 def install() -> None:
@@ -95,9 +121,12 @@ def install() -> None:
     replace = jobs._replace
 
     def held_replace(name, content):
+        job = int(Path(name).stem.removeprefix("job-"))
+        prompt = Job.objects.get(pk=job).prompt
         if name.endswith(".jpg"):
-            job = int(Path(name).stem.removeprefix("job-"))
-            hold("poster", job, Job.objects.get(pk=job).prompt)
+            hold("poster", job, prompt)
+        elif "[hold:upload]" in prompt and not (holds_dir() / f"job-{job}-upload").exists():
+            upload_until_held(name, content, job, prompt)
         return replace(name, content)
 
     discard = local.LocalProvider.discard

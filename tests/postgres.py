@@ -27,8 +27,7 @@ USER = "studio"
 DATABASE = "postgres"
 # Durability is worthless for a database deleted in a minute; speed is not.
 SETTINGS = {
-    "listen_addresses": "'127.0.0.1'",
-    "max_connections": "100",
+    "max_connections": "200",
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
@@ -51,9 +50,9 @@ def bin_dir() -> Path:
     return Path(pg_ctl).parent
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         return probe.getsockname()[1]
 
 
@@ -84,12 +83,13 @@ def _run(command: list[str], root: Path) -> None:
 
 
 @contextlib.contextmanager
-def throwaway_server() -> Iterator[str]:
-    """Start a cluster and yield its DATABASE_URL; stop and delete it however the block ends."""
+def throwaway_server(host: str = "127.0.0.1") -> Iterator[str]:
+    """Start a cluster listening on `host` and yield its DATABASE_URL; stop and delete it
+    however the block ends."""
     tools = bin_dir()
     root = Path(tempfile.mkdtemp(prefix="studio-test-pg-"))
     data = root / "data"
-    port = free_port()
+    port = free_port(host)
     password = secrets.token_urlsafe(16)
     started = False
     try:
@@ -102,16 +102,23 @@ def throwaway_server() -> Iterator[str]:
              "--encoding=UTF8", "--locale=C"],
             root,
         )  # fmt: skip
-        here = {"port": str(port), "unix_socket_directories": f"'{root}'"}
+        here = {
+            "listen_addresses": f"'{host}'",
+            "port": str(port),
+            "unix_socket_directories": f"'{root}'",
+        }
         with (data / "postgresql.conf").open("a") as conf:
             conf.writelines(f"{name} = {value}\n" for name, value in {**SETTINGS, **here}.items())
+        # Clients from the whole loopback range (the hosts test's namespaces), by password.
+        with (data / "pg_hba.conf").open("a") as hba:
+            hba.write("host all all 127.0.0.0/8 scram-sha-256\n")
         started = True  # from here on, stop it even if starting fails halfway
         _run(
             [*as_server, str(tools / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
              "-w", "-t", "60", "start"],
             root,
         )  # fmt: skip
-        yield f"postgres://{USER}:{password}@127.0.0.1:{port}/{DATABASE}"
+        yield f"postgres://{USER}:{password}@{host}:{port}/{DATABASE}"
     finally:
         if started:
             subprocess.run(

@@ -14,6 +14,9 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 WHITENOISE_USE_FINDERS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STUDIO_FOLLOW_STEP_SECONDS = 0
+# pytest-django wraps each test in a transaction, idle while the test waits on a provider or a
+# worker: PostgreSQL must not end it (the Studios the tests start keep the product's limit).
+DATABASES["default"].get("OPTIONS", {}).pop("options", None)  # noqa: F405
 # A file, like production: in-memory SQLite shares one cache between threads with table locks
 # that ignore the busy timeout, which is not how Studio runs.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405

@@ -1,6 +1,6 @@
 """The newcomer's flow in a real browser (Debian's Chromium driven by Playwright) against
 Studio started as `make run` starts it: gunicorn and a django-q2 worker, SQLite, the local
-renderer, the demo account."""
+renderer, the demo account (in the stack run: PostgreSQL, Redis and S3 instead)."""
 
 import io
 import re

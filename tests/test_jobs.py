@@ -323,7 +323,7 @@ def test_a_submit_queues_the_follower_only_when_none_is_running(
     db, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
-    monkeypatch.setattr(jobs, "async_task", lambda func, *args: queued.append(func))
+    monkeypatch.setattr(leases, "async_task", lambda func, *args: queued.append(func))
     with django_capture_on_commit_callbacks(execute=True):
         jobs.nudge_follower()
     assert queued == ["studio.tasks.follow_jobs"]

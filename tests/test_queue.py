@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from studio import following, jobs, quotas, tasks
+from studio import following, jobs, leases, quotas, tasks, throttle
 from studio.models import Clip, Job, LedgerEntry, Quota, Usage
 from studio.providers.base import Billing
 from tests.emulator import use_emulator
@@ -71,7 +71,7 @@ def submits(monkeypatch):
         with lock:
             queued.append(args[0])
 
-    monkeypatch.setattr(quotas, "async_task", record)
+    monkeypatch.setattr(throttle, "async_task", record)
     return queued
 
 
@@ -400,7 +400,7 @@ def test_a_batch_of_twelve_with_the_default_limits_runs_three_at_a_time_to_the_e
         if func != "studio.tasks.follow_jobs":  # the loop below follows the jobs itself
             queued.append((func, args))
 
-    for module in (jobs, quotas, following):
+    for module in (jobs, throttle, leases, following):
         monkeypatch.setattr(module, "async_task", enqueue)
     made = create_jobs(
         creator=creator, provider="fal", mode="text", prompt="Rain on the harbour (twelve)",

@@ -7,12 +7,17 @@ Only the kinds of file Studio writes are served, each as what its bytes are (nev
 stored beside it, which the admin or a bug could set): a file that is not what its view
 serves is refused. Media go out with `nosniff` and a `sandbox` policy, so even a file that
 got past that could not run as a page on Studio's origin.
+
+In S3-compatible storage (STUDIO_STORAGE) the bytes are streamed through Studio too, rather
+than redirecting to a presigned URL: the URL stays Studio's own, so a browser's cache keeps
+working (a fresh signature per page would be a new URL every time), the owner is checked on
+every request, and the object store need not be reachable from creators' browsers. A range
+is asked of the store as a ranged GET (studio/storage.py).
 """
 
 import enum
 import logging
 import re
-from collections.abc import Iterator
 
 from django.core.files.storage import default_storage
 from django.http import (
@@ -22,6 +27,8 @@ from django.http import (
     HttpResponseBase,
     StreamingHttpResponse,
 )
+
+from studio import storage
 
 log = logging.getLogger(__name__)
 
@@ -76,26 +83,15 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _read(name: str, start: int, length: int) -> Iterator[bytes]:
-    with default_storage.open(name, "rb") as f:
-        f.seek(start)
-        while length > 0:
-            data = f.read(min(CHUNK, length))
-            if not data:
-                return
-            length -= len(data)
-            yield data
-
-
 def serve(
     request: HttpRequest, name: str, kind: Kind, download_name: str | None = None
 ) -> HttpResponseBase:
-    with default_storage.open(name, "rb") as f:
-        head = f.read(12)
+    size = default_storage.size(name)
+    # The first bytes say what the file is (one small ranged GET from an object store).
+    head = b"".join(storage.read_range(name, 0, min(12, size), 12))
     if not kind.is_what(head):
         log.warning("refused to serve %s: it is not %s", name, kind.value)
         raise Http404
-    size = default_storage.size(name)
     try:
         byte_range = parse_range(request.headers.get("Range", ""), size)
     except ValueError:
@@ -105,7 +101,7 @@ def serve(
     start, end = byte_range or (0, size - 1)
     length = end - start + 1 if size else 0
     response = StreamingHttpResponse(
-        _read(name, start, length) if request.method != "HEAD" else iter(()),
+        storage.read_range(name, start, length, CHUNK) if request.method != "HEAD" else iter(()),
         status=206 if byte_range else 200,
         content_type=kind.value,
     )
