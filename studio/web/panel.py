@@ -53,14 +53,15 @@ def context(form: JobForm, *, switched_from: str = "", panel_only: bool = False)
     form.limit_to(provider)
     chosen = form.options
     caps = capabilities_of(provider)
-    problems = [*preflight(caps, chosen), *_count_problems(form)]
+    problems = preflight(caps, chosen)
+    too_many = _count_problems(form)
     # Several fixes at once, as one more button: everything the provider would change.
     fix_all = (
         adapt(chosen, caps).changes_from(chosen) if sum(bool(p.fix) for p in problems) > 1 else {}
     )
     unavailable = form.unavailable.get(provider, "")
     estimate = _price(provider, chosen) if _priceable(form) and not problems else None
-    batch = _batch(form, provider, chosen) if estimate is not None else None
+    batch = _batch(form, provider, chosen) if estimate is not None and not too_many else None
     label = LABELS[provider]
     return {
         **base,
@@ -71,8 +72,9 @@ def context(form: JobForm, *, switched_from: str = "", panel_only: bool = False)
         "estimate": estimate,
         "batch": batch,
         "problems": problems,
+        "too_many": too_many,
         "fix_all": json.dumps(fix_all) if fix_all else "",
-        "blocked": _blocked(label, unavailable, problems, estimate, batch, chosen, meter),
+        "blocked": _blocked(label, unavailable, problems, too_many, estimate, batch, chosen, meter),
         "seed_note": _seed_note(label, caps.seed),
         "prices": [_row(form, name, chosen) for name in LABELS],
         "disabled": json.dumps(form.disabled_choices()),
@@ -95,7 +97,8 @@ def _row(form: JobForm, name: str, chosen: ClipOptions) -> dict[str, Any]:
 def _blocked(
     label: str,
     unavailable: str,
-    problems: list[Any],
+    problems: list[Problem],
+    too_many: list[Problem],
     estimate: Decimal | None,
     batch: dict[str, Any] | None,
     chosen: ClipOptions,
@@ -108,6 +111,8 @@ def _blocked(
         return "Your account is suspended; ask the studio's admin."
     if problems:
         return f"Fix what {label} can't make first."
+    if too_many:
+        return too_many[0].message
     if estimate is None:
         return ""
     count = batch["count"] if batch else 1
@@ -134,7 +139,8 @@ def _seed_note(label: str, takes_seed: bool) -> str:
 
 
 def _count_problems(form: JobForm) -> list[Problem]:
-    """A batch too big to make, in the form's words: the panel prices one clip meanwhile."""
+    """A batch too big to make, in the form's words: the panel prices one clip meanwhile
+    and says so beside the price, not among what the provider can't make."""
     if not form.is_bound:
         return []
     return [
