@@ -50,6 +50,21 @@ def quote(provider: str, options: ClipOptions) -> Quote:
     return Quote(per_second, (per_second * options.duration).quantize(CENT))
 
 
+def costs(options: ClipOptions) -> dict[str, Decimal | None]:
+    """What one clip of `options` costs at every provider (None where no price is set), in
+    one query: the create page shows them all side by side. The same figures as `quote`."""
+    per_second = dict(
+        Price.objects.filter(
+            mode=options.mode, resolution=options.resolution, audio=options.audio
+        ).values_list("provider", "usd_per_second")
+    )
+    found: dict[str, Decimal | None] = {}
+    for name, cls in provider_classes().items():
+        rate = Decimal("0") if cls.free else per_second.get(name)
+        found[name] = None if rate is None else (rate * options.duration).quantize(CENT)
+    return found
+
+
 def seed_missing_prices(**kwargs: Any) -> None:
     """Add every provider's seeded price that the table lacks (a post_migrate receiver)."""
     for name, cls in provider_classes().items():

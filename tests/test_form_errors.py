@@ -148,3 +148,30 @@ def test_every_field_error_is_shown_next_to_its_field(
     assert response.status_code == 200
     assert message in " ".join(response.context["form"].errors[field])
     assert_every_error_is_shown_where_it_belongs(response)
+
+
+def test_radio_buttons_written_without_templates_are_what_django_s_template_writes():
+    """The create page's radio buttons skip a template render each (studio/web/forms.py
+    LimitedChoice._render): they must still be exactly Django's own markup."""
+    from django import forms
+
+    from studio.web.forms import LimitedChoice
+
+    class Both(forms.Form):
+        fast = forms.ChoiceField(choices=[("4", "4 s"), ("6", "6 s"), ("8", 'a "quoted" <8>')])
+        plain = forms.ChoiceField(
+            choices=[("4", "4 s"), ("6", "6 s"), ("8", 'a "quoted" <8>')],
+            widget=forms.RadioSelect,
+        )
+
+    Both.base_fields["fast"].widget = LimitedChoice(choices=Both.base_fields["fast"].choices)
+    form = Both(initial={"fast": "6", "plain": "6"})
+    form.fields["fast"].widget.disabled_values = {"8"}
+    form.fields["fast"].widget.attrs["data-x"] = 'say "hi"'
+    form.fields["plain"].widget.attrs["data-x"] = 'say "hi"'
+    fast = [choice.tag() for choice in form["fast"]]
+    plain = [choice.tag() for choice in form["plain"]]
+    assert [tag.replace("fast", "plain") for tag in fast[:2]] == plain[:2]
+    assert "checked" in fast[1] and 'data-x="say &quot;hi&quot;"' in fast[1]
+    assert fast[2].replace(" disabled", "").replace("fast", "plain") == plain[2]
+    assert fast[2].endswith(" disabled>")

@@ -97,3 +97,18 @@ def test_a_missing_price_is_refused_not_guessed():
     Price.objects.filter(provider="fal", mode="text").delete()
     with pytest.raises(pricing.UnknownPrice, match="fal at 720p"):
         price_of(provider="fal", mode="text", resolution="720p", audio=True, seconds=4)
+
+
+def test_every_provider_s_cost_in_one_query_is_what_quote_says(django_assert_num_queries):
+    Price.objects.filter(provider="oxen").delete()
+    Price.objects.filter(provider="fal", mode="image", resolution="1080p", audio=True).update(
+        usd_per_second=Decimal("0.0333")
+    )
+    options = clip_options(mode="image", resolution="1080p", audio=True, duration=6)
+    with django_assert_num_queries(1):
+        found = pricing.costs(options)
+    assert found["oxen"] is None and found["local"] == Decimal("0.00")
+    assert found["fal"] == Decimal("0.20")
+    for name, cost in found.items():
+        if cost is not None:
+            assert cost == pricing.quote(name, options).cost, name

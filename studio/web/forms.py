@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.validators import MaxValueValidator
 from django.db import transaction
+from django.utils.html import format_html, format_html_join
 
 from studio import health, images, jobs, quotas
 from studio.models import Job, Preferences, SourceImage
@@ -130,6 +131,34 @@ class LimitedChoice(forms.RadioSelect):
         if str(value) in self.disabled_values and not option["selected"]:
             option["attrs"]["disabled"] = True
         return option
+
+    def _render(self, template_name: str, context: dict[str, Any], renderer: Any = None) -> str:
+        """One radio button as Django's own template writes it (`choice.tag` on the page),
+        without a template render per button: the create page has about forty of them."""
+        option = context["widget"]
+        if template_name != self.option_template_name or option.get("wrap_label"):
+            rendered: str = super()._render(template_name, context, renderer)  # type: ignore[misc]
+            return rendered
+        return format_html(
+            '<input type="{}" name="{}" value="{}"{}>',
+            option["type"],
+            option["name"],
+            str(option["value"]),
+            _attrs(option["attrs"]),
+        )
+
+
+def _attrs(attrs: dict[str, Any]) -> str:
+    """Attributes as django/forms/widgets/attrs.html writes them, in their order."""
+    return format_html_join(
+        "",
+        "{}",
+        (
+            (format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value),)
+            for name, value in attrs.items()
+            if value is not False and value is not None
+        ),
+    )
 
 
 # The crop frame's hidden inputs, by the words a creator knows them by.

@@ -60,7 +60,8 @@ def context(form: JobForm, *, switched_from: str = "", panel_only: bool = False)
         adapt(chosen, caps).changes_from(chosen) if sum(bool(p.fix) for p in problems) > 1 else {}
     )
     unavailable = form.unavailable.get(provider, "")
-    estimate = _price(provider, chosen) if _priceable(form) and not problems else None
+    costs = pricing.costs(chosen)
+    estimate = costs.get(provider) if _priceable(form) and not problems else None
     batch = _batch(form, provider, chosen) if estimate is not None and not too_many else None
     label = LABELS[provider]
     return {
@@ -76,13 +77,13 @@ def context(form: JobForm, *, switched_from: str = "", panel_only: bool = False)
         "fix_all": json.dumps(fix_all) if fix_all else "",
         "blocked": _blocked(label, unavailable, problems, too_many, estimate, batch, chosen, meter),
         "seed_note": _seed_note(label, caps.seed),
-        "prices": [_row(form, name, chosen) for name in LABELS],
+        "prices": [_row(form, name, chosen, costs.get(name)) for name in LABELS],
         "disabled": json.dumps(form.disabled_choices()),
         "switched": bool(switched_from and switched_from != provider),
     }
 
 
-def _row(form: JobForm, name: str, chosen: ClipOptions) -> dict[str, Any]:
+def _row(form: JobForm, name: str, chosen: ClipOptions, cost: Decimal | None) -> dict[str, Any]:
     """One provider's row: the price of exactly this clip there, or why it cannot make it."""
     found = preflight(capabilities_of(name), chosen)
     return {
@@ -90,7 +91,7 @@ def _row(form: JobForm, name: str, chosen: ClipOptions) -> dict[str, Any]:
         "label": LABELS[name],
         "unavailable": form.unavailable.get(name, ""),
         "cannot": found[0].message if found else "",
-        "price": None if found else _price(name, chosen),
+        "price": None if found else cost,
     }
 
 
