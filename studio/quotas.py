@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, models, transaction
-from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
 
 from studio import throttle
@@ -112,41 +112,17 @@ def limits_of(creator: User) -> Limits:
     return _limits(Quota.objects.filter(creator=creator).first())
 
 
-def meter(creator: User, limits: Limits | None = None) -> Meter:
-    """The creator's month so far, read in one query (and their limits in one more, unless
-    the caller has them already: the create page's form does)."""
-    usage = Usage.objects.filter(creator=OuterRef("pk"), month=this_month())
-    waiting = (
-        Job.objects.filter(creator=OuterRef("pk"), status=Job.Status.WAITING)
-        .order_by()
-        .values("creator")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    figures = (
-        User.objects.filter(pk=creator.pk)
-        .values(
-            usd=Subquery(usage.values("usd")[:1]),
-            seconds=Subquery(usage.values("seconds")[:1]),
-            granted=Subquery(usage.values("granted_usd")[:1]),
-            running=F("quota__running_jobs"),
-            waiting=Subquery(waiting[:1]),
-        )
-        .get()
-    )
+def meter(creator: User) -> Meter:
+    usage = Usage.objects.filter(creator=creator, month=this_month()).first()
+    quota = Quota.objects.filter(creator=creator).first()
     return Meter(
-        limits=limits if limits is not None else limits_of(creator),
-        usd=_cents(figures["usd"]),
-        seconds=figures["seconds"] or 0,
-        running=figures["running"] or 0,
-        granted=_cents(figures["granted"]),
-        waiting=figures["waiting"] or 0,
+        limits=_limits(quota),
+        usd=usage.usd if usage else Decimal("0"),
+        seconds=usage.seconds if usage else 0,
+        running=quota.running_jobs if quota else 0,
+        granted=usage.granted_usd if usage else Decimal("0"),
+        waiting=Job.objects.filter(creator=creator, status=Job.Status.WAITING).count(),
     )
-
-
-def _cents(usd: Decimal | None) -> Decimal:
-    # Usage is kept to the cent; SQLite hands a subquery's decimal back with a float's digits.
-    return (usd or Decimal("0")).quantize(Decimal("0.01"))
 
 
 _Row = TypeVar("_Row", bound=models.Model)

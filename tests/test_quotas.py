@@ -506,20 +506,3 @@ def test_a_refund_after_the_month_turns_gives_back_to_the_month_it_was_taken_fro
     assert (november.usd, november.seconds) == (Decimal("0.00"), 0)
     assert not Usage.objects.filter(creator=creator, month="2026-12-01").exists()
     assert quotas.meter(creator).usd == Decimal("0")
-
-
-def test_the_meter_reads_the_month_in_one_query_exactly_to_the_cent(
-    creator, django_assert_num_queries
-):
-    Usage.objects.create(
-        creator=creator,
-        month=quotas.this_month(),
-        usd=Decimal("1.20"),
-        seconds=8,
-        granted_usd=Decimal("0.50"),
-    )
-    limits = quotas.limits_of(creator)
-    with django_assert_num_queries(1):
-        found = quotas.meter(creator, limits)
-    assert (str(found.usd), str(found.granted), found.seconds) == ("1.20", "0.50", 8)
-    assert found == quotas.meter(creator)

@@ -46,7 +46,7 @@ def context(form: JobForm, *, switched_from: str = "", panel_only: bool = False)
     explained and marked, with its one-click fix (and `apply` stays empty: nothing changes
     under the creator)."""
     provider = str(form.data.get("provider", "")) if form.is_bound else _initial_provider(form)
-    meter = quotas.meter(form.creator, form.limits)
+    meter = quotas.meter(form.creator)
     base = {"meter": meter, "panel_only": panel_only, "apply": "{}"}
     if provider not in LABELS:
         return {**base, "estimate": None, "problems": [], "prices": [], "provider": provider}
