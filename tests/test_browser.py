@@ -185,7 +185,12 @@ def test_creator_drags_the_crop_frame_and_gets_that_region(page, studio_url, tmp
     expect(page.locator("#framing-note")).to_contain_text("1600×1200; 16:9 needs a crop")
     assert crop_box(page) == (0, 150, 1600, 900)
 
-    # Drag it down with the mouse, then nudge it up with the keyboard.
+    # Drag it down with the mouse, then nudge it up with the keyboard (once the still is in:
+    # from S3 it arrives through Studio a little later).
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#image-slot img.still');"
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
     shown = frame.bounding_box()
     scale = page.locator("#image-slot img.still").bounding_box()["width"] / 1600
     page.mouse.move(shown["x"] + shown["width"] / 2, shown["y"] + shown["height"] / 2)
