@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import models
 from django.utils import timezone
+from django.utils.text import slugify
 
 from studio import options
 from studio.options import ClipOptions
@@ -178,6 +179,8 @@ class Job(models.Model):
     # When Studio learned the provider had finished: generation time, for planning polls.
     provider_done_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A failed or cancelled job the creator put away: it leaves the library's tray.
+    dismissed_at = models.DateTimeField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
 
@@ -266,6 +269,9 @@ class Clip(models.Model):
     fps = models.FloatField()
     has_audio = models.BooleanField()
     size_bytes = models.PositiveBigIntegerField()
+    # The clip's last frame (a JPEG), taken at finish: what "Continue from here" starts from.
+    last_frame = models.FileField(max_length=255, blank=True)
+    favourite = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -284,7 +290,25 @@ class Clip(models.Model):
 
     @property
     def download_name(self) -> str:
-        return f"studio-clip-{self.job_id}.mp4"
+        """Named from the prompt, in safe characters: `lighthouse-push-in-42.mp4`."""
+        return download_name(self.job.prompt, self.job_id)
+
+
+DOWNLOAD_NAME_MAX = 80
+
+
+def download_name(prompt: str, number: int, suffix: str = ".mp4") -> str:
+    """A file name from a prompt: lower-case ASCII words joined by hyphens, then the job's
+    number, at most DOWNLOAD_NAME_MAX characters with the suffix; cut at a word's end."""
+    tail = f"-{number}{suffix}"
+    words = slugify(prompt).split("-")
+    stem = ""
+    for word in filter(None, words):
+        longer = f"{stem}-{word}" if stem else word
+        if len(longer) + len(tail) > DOWNLOAD_NAME_MAX:
+            break
+        stem = longer
+    return f"{stem or 'studio-clip'}{tail}"
 
 
 class LocalRender(models.Model):

@@ -9,9 +9,14 @@ import uuid
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.paginator import Paginator
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -20,17 +25,22 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
-from studio import images, jobs, progress, webhooks
+from studio import exports, images, jobs, library, progress, webhooks
 from studio.models import Clip, Job, SourceImage
 from studio.options import Aspect
 from studio.providers.registry import LABELS, get_provider
 from studio.providers.webhooks import Refused
 from studio.web import media, panel, uploads
-from studio.web.forms import JobForm, NotificationsForm, StillIdForm
+from studio.web.forms import (
+    JobForm,
+    LibraryForm,
+    NotificationsForm,
+    SelectionForm,
+    StillIdForm,
+)
 
 log = logging.getLogger(__name__)
 
-GALLERY_PAGE_SIZE = 24
 # htmx stops polling when it gets this status (and still swaps the body in).
 HTMX_STOP_POLLING = 286
 
@@ -62,8 +72,9 @@ def create(request: CreatorRequest) -> HttpResponse:
         if made:
             return redirect("batch", batch=made[0].batch)
     else:
-        form = JobForm(creator=request.user)
+        form = _prefilled(request)
     context = {
+        "open_variations": "variations" in request.GET,
         "form": form,
         "stills": form.kept_stills(),
         "camera_moves": panel.camera_moves(),
@@ -71,6 +82,32 @@ def create(request: CreatorRequest) -> HttpResponse:
         **panel.context(form),
     }
     return render(request, "studio/create.html", context)
+
+
+def _prefilled(request: CreatorRequest) -> JobForm:
+    """The create form, empty, or filled with a job's recipe (`?recipe=N`: "Use these
+    settings", with `&variations` "Make variations") or, with `&continue`, a new clip from
+    its clip's last frame. Filled, it is checked at once, so what no longer fits (a provider
+    gone, a limit) says so before Generate."""
+    recipe = _id(request.GET.get("recipe", ""))
+    if recipe is None:
+        return JobForm(creator=request.user)
+    job = get_object_or_404(request.user.jobs.select_related("clip"), pk=recipe)
+    if "continue" in request.GET:
+        clip = getattr(job, "clip", None)
+        if clip is None or not clip.last_frame:
+            raise Http404
+        data = library.continue_data(clip)
+    else:
+        data = library.recipe_data(job)
+    form = JobForm(data, creator=request.user)
+    form.is_valid()
+    return form
+
+
+def _id(value: str) -> int | None:
+    """A row id from a URL or form: ASCII digits only (str.isdigit takes "²" too)."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 def _recent_prompts(creator: User, count: int = 6) -> list[str]:
@@ -238,12 +275,102 @@ def notification_settings(request: CreatorRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def gallery(request: CreatorRequest) -> HttpResponse:
-    clips = Paginator(
-        Clip.objects.filter(job__creator=request.user).select_related("job"), GALLERY_PAGE_SIZE
-    ).get_page(request.GET.get("page"))
-    unfinished = request.user.jobs.exclude(status=Job.Status.SUCCEEDED)[:20]
-    return render(request, "studio/gallery.html", {"clips": clips, "unfinished": unfinished})
+@vary_on_headers("HX-Request")
+def library_page(request: CreatorRequest) -> HttpResponse:
+    """The creator's library: a page of the grid, filtered by the URL. htmx asks for the
+    grid alone when a filter changes, and for the next tiles as the creator scrolls."""
+    form = LibraryForm(request.GET)
+    filters = form.filters()
+    older_than = form.cursor()
+    found = library.page(request.user, filters, older_than=older_than)
+    context = {
+        "form": form,
+        "filters": filters,
+        "page": found,
+        "older_url": _older_url(request, found.older_than),
+    }
+    if request.htmx and older_than:
+        return render(request, "studio/library.html#tiles", context)
+    if request.htmx and request.htmx.target == "results":
+        return render(request, "studio/library.html#results", context)
+    context["tray"] = library.tray(request.user)
+    return render(request, "studio/library.html", context)
+
+
+def _older_url(request: CreatorRequest, older_than: int | None) -> str:
+    if older_than is None:
+        return ""
+    query = request.GET.copy()
+    query["older_than"] = str(older_than)
+    return f"?{query.urlencode()}"
+
+
+@login_required
+@require_POST
+def job_retry(request: CreatorRequest, job_id: int) -> HttpResponse:
+    """Try a failed or cancelled job again, one of the ways the tray offers: through the
+    create form, so with the same checks, price and reservation as a new job."""
+    job = get_object_or_404(request.user.jobs.filter(status__in=library.ENDED_BADLY), pk=job_id)
+    changes = library.retry_changes(job, request.POST.get("how", ""))
+    if changes is None:
+        raise Http404
+    form = JobForm(library.recipe_data(job, **changes), creator=request.user)
+    made = form.save() if form.is_valid() else []
+    if not made:
+        problems = [str(e) for errors in form.errors.values() for e in errors]
+        messages.error(request, "This retry could not be made: " + " ".join(problems))
+        return redirect("library")
+    library.dismiss(request.user, [job.pk])
+    return redirect("job", job_id=made[0].pk)
+
+
+@login_required
+@require_POST
+def tray_dismiss(request: CreatorRequest) -> HttpResponse:
+    """Put away one job from the tray (`job`), or all of them."""
+    job_id = _id(request.POST.get("job", ""))
+    library.dismiss(request.user, [job_id] if job_id is not None else None)
+    if request.htmx:
+        return render(request, "studio/library.html#tray", {"tray": library.tray(request.user)})
+    return redirect("library")
+
+
+@login_required
+@require_POST
+def clip_favourite(request: CreatorRequest, clip_id: int) -> HttpResponse:
+    clip = _own_clip(request, clip_id)
+    clip.favourite = request.POST.get("favourite") == "on"
+    clip.save(update_fields=["favourite"])
+    if request.htmx:
+        return render(request, "studio/library.html#star", {"clip": clip})
+    return redirect(_back(request) or "library")
+
+
+@login_required
+@require_POST
+def library_export(request: CreatorRequest) -> HttpResponseBase:
+    """The chosen clips as one ZIP, streamed as it is written (studio/exports.py)."""
+    form = SelectionForm(request.POST, creator=request.user)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for e in form.errors.get("clip", ())))
+        return redirect(_back(request) or "library")
+    clips = exports.clips_for_export(
+        Clip.objects.filter(job__creator=request.user, pk__in=form.cleaned_data["clip"])
+    )
+    if not clips:
+        raise Http404
+    response = StreamingHttpResponse(exports.stream(clips), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{exports.archive_name(len(clips))}"'
+    media.sandboxed(response)
+    return response
+
+
+def _back(request: CreatorRequest) -> str:
+    back = request.POST.get("next", "")
+    allowed = url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return back if allowed else ""
 
 
 def _own_clip(request: CreatorRequest, clip_id: int) -> Clip:
@@ -255,7 +382,13 @@ def _own_clip(request: CreatorRequest, clip_id: int) -> Clip:
 @login_required
 @require_GET
 def clip_detail(request: CreatorRequest, clip_id: int) -> HttpResponse:
-    return render(request, "studio/clip.html", {"clip": _own_clip(request, clip_id)})
+    clip = get_object_or_404(
+        Clip.objects.filter(job__creator=request.user).select_related(
+            "job__image", "job__last_frame"
+        ),
+        pk=clip_id,
+    )
+    return render(request, "studio/clip.html", {"clip": clip, "job": clip.job})
 
 
 @login_required
@@ -263,7 +396,7 @@ def clip_detail(request: CreatorRequest, clip_id: int) -> HttpResponse:
 def clip_delete(request: CreatorRequest, clip_id: int) -> HttpResponse:
     jobs.delete_clip(_own_clip(request, clip_id))
     messages.info(request, "The clip was deleted.")
-    return redirect("gallery")
+    return redirect("library")
 
 
 @login_required
