@@ -186,6 +186,11 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [
+            # The library's tray (a creator's failed jobs) and its status filters: without
+            # it, every one of a creator's jobs is read to find the few that failed.
+            models.Index(fields=["creator", "status"], name="job_creator_status"),
+        ]
 
     def __str__(self) -> str:
         return f"Job #{self.pk} ({self.status})"

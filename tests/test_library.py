@@ -47,7 +47,7 @@ def failed(creator, prompt="a refused clip", error="The provider refused it.", *
 
 
 def tiles(response) -> list[Job]:
-    return list(response.context["page"].jobs)
+    return [Job.objects.get(pk=tile.job_id) for tile in response.context["page"].tiles]
 
 
 def test_the_library_lists_clips_newest_first_and_respects_their_aspect(signed_in, creator):
@@ -77,6 +77,7 @@ def test_the_library_pages_by_keyset_at_the_same_query_count(signed_in, creator)
     assert "older_than=" in older
     page_two = signed_in.get(reverse("library") + older)
     assert tiles(page_two)[0].pk < tiles(page_one)[-1].pk
+    assert not set(tiles(page_one)) & set(tiles(page_two))
     # The next tiles for infinite scroll: the tiles alone, with the next loader.
     more = signed_in.get(reverse("library") + older, headers={"HX-Request": "true"})
     assert b"<html" not in more.content and b'data-testid="tile"' in more.content
@@ -250,3 +251,11 @@ def test_the_export_command_writes_the_same_zip(creator, tmp_path):
     since = (timezone.localdate() + timedelta(days=1)).isoformat()
     with pytest.raises(Exception, match="No clips match"):
         call_command("export", str(out), "--user", creator.username, "--since", since)
+
+
+def test_tiles_escape_the_prompt(signed_in, creator):
+    job = finished_job(creator)
+    Job.objects.filter(pk=job.pk).update(prompt='"><script>alert(1)</script> & more')
+    html = signed_in.get(reverse("library")).content.decode()
+    assert "<script>alert(1)" not in html
+    assert "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html

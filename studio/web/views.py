@@ -19,6 +19,7 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -30,7 +31,7 @@ from studio.models import Clip, Job, SourceImage
 from studio.options import Aspect
 from studio.providers.registry import LABELS, get_provider
 from studio.providers.webhooks import Refused
-from studio.web import media, panel, uploads
+from studio.web import media, panel, tiles, uploads
 from studio.web.forms import (
     JobForm,
     LibraryForm,
@@ -287,6 +288,7 @@ def library_page(request: CreatorRequest) -> HttpResponse:
         "form": form,
         "filters": filters,
         "page": found,
+        "tiles_html": tiles.render(found.tiles),
         "older_url": _older_url(request, found.older_than),
     }
     if request.htmx and older_than:
@@ -342,7 +344,8 @@ def clip_favourite(request: CreatorRequest, clip_id: int) -> HttpResponse:
     clip.favourite = request.POST.get("favourite") == "on"
     clip.save(update_fields=["favourite"])
     if request.htmx:
-        return render(request, "studio/library.html#star", {"clip": clip})
+        star = tiles.star(request.path, clip.favourite)
+        return render(request, "studio/library.html#star", {"star": star})
     return redirect(_back(request) or "library")
 
 
@@ -388,7 +391,9 @@ def clip_detail(request: CreatorRequest, clip_id: int) -> HttpResponse:
         ),
         pk=clip_id,
     )
-    return render(request, "studio/clip.html", {"clip": clip, "job": clip.job})
+    star = tiles.star(reverse("clip_favourite", args=[clip.pk]), clip.favourite)
+    context = {"clip": clip, "job": clip.job, "star": star}
+    return render(request, "studio/clip.html", context)
 
 
 @login_required
