@@ -70,26 +70,28 @@ def _tile(tile: Tile, links: Links) -> str:
     if tile.clip_id is None:
         url = _put(links.job, tile.job_id)
         progress = f" {tile.progress}%" if tile.progress else ""
+        status = escape(tile.status_label)
         error = f" · {escape(tile.error[:79])}" if tile.error else ""
         return (
             f'<li class="tile {shape} pending" data-testid="tile">'
-            f'<a class="tile-media" href="{url}" aria-label="Open job: {label}">'
+            f'<a class="tile-media" href="{url}" aria-label="{label}: {status}{progress}">'
             f'<span class="tile-status"><span class="badge status-{escape(tile.status)}">'
-            f"{escape(tile.status_label)}</span>{progress}</span></a>"
+            f"{status}</span>{progress}</span></a>"
             f'<div class="tile-caption"><a class="tile-prompt" href="{url}" title="{prompt}">'
             f"{short}</a></div>"
             f'<p class="tile-meta">{tile.duration} s · {escape(tile.resolution)} · {provider}'
             f"{error}</p></li>"
         )
     url = _put(links.clip, tile.clip_id)
+    seconds = round(tile.length or 0)
     silent = "" if tile.has_audio else " · silent"
     return (
         f'<li class="tile {shape}" data-testid="tile">'
         f'<a class="tile-media" href="{url}" data-preview="{_put(links.video, tile.clip_id)}" '
-        f'aria-label="Open: {label}">'
+        f'aria-label="{label}, {seconds} s">'
         f'<img src="{_put(links.poster, tile.clip_id)}" alt="" loading="lazy" '
         f'width="{tile.width}" height="{tile.height}">'
-        f'<span class="tile-length">{round(tile.length or 0)} s</span></a>'
+        f'<span class="tile-length">{seconds} s</span></a>'
         f'<div class="tile-caption">'
         f'<input type="checkbox" class="pick" name="clip" value="{tile.clip_id}" '
         f'form="selection" aria-label="Select: {label}">'
