@@ -358,9 +358,9 @@ def finish(job_id: int) -> None:
             )  # fmt: skip
             return
         # Names are fixed per job, so a run killed half-way leaves nothing behind to orphan.
-        clip_name = _replace(f"clips/{job.creator_id}/job-{job.pk}.mp4", path)
-        poster_name = _replace(f"clips/{job.creator_id}/job-{job.pk}.jpg", ContentFile(poster))
-        last_frame_name = _replace(
+        clip_name = replace_file(f"clips/{job.creator_id}/job-{job.pk}.mp4", path)
+        poster_name = replace_file(f"clips/{job.creator_id}/job-{job.pk}.jpg", ContentFile(poster))
+        last_frame_name = replace_file(
             f"clips/{job.creator_id}/job-{job.pk}-last.jpg", ContentFile(last_frame)
         )
     with transaction.atomic():
@@ -404,7 +404,9 @@ def _check_clip(job: Job, info: video.ClipInfo) -> None:
         )
 
 
-def _replace(name: str, content: Path | ContentFile[bytes]) -> str:
+def replace_file(name: str, content: Path | ContentFile[bytes]) -> str:
+    """Store `content` under exactly `name`, replacing what is there (fixed names per job or
+    sequence: a step run again replaces its files instead of orphaning them)."""
     if default_storage.exists(name):
         default_storage.delete(name)
     if isinstance(content, Path):

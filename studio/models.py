@@ -566,3 +566,71 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"E-mail about {self.about} to {self.to}"
+
+
+class Sequence(models.Model):
+    """Clips stitched into one film in the worker (studio/sequences.py). Work done here:
+    it costs nothing and counts against neither the monthly budget nor the monthly seconds
+    of hosted generation, which limit what providers are paid to make."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        STITCHING = "stitching", "Stitching"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Failed"
+
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED)
+
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sequences"
+    )
+    title = models.CharField(max_length=200)
+    # Its recipe: each clip in order and how it begins, as made (a clip deleted later stays
+    # named here): [{"clip": id, "job": id, "prompt": str, "duration": s, "fade": s}, ...]
+    parts = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # What the film changed about its clips (sizes, rates, silence).
+    warnings = models.JSONField(default=list, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    file = models.FileField(max_length=255, blank=True)
+    poster = models.FileField(max_length=255, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    fps = models.FloatField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True, help_text="seconds")
+    has_audio = models.BooleanField(default=False)
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Sequence #{self.pk} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def download_name(self) -> str:
+        return download_name(self.title, self.pk, "-sequence.mp4")
+
+    def claim(self, *, for_seconds: int) -> bool:
+        """Take the sequence to stitch it: queued, or stitching under a lease that ran out
+        (its worker died). One conditional UPDATE, so two workers never both stitch it."""
+        now = timezone.now()
+        # Queued, whatever its lease (the follower's note of when it last queued it).
+        free = models.Q(status=self.Status.QUEUED) | models.Q(
+            status=self.Status.STITCHING, lease_until__lt=now
+        )
+        until = now + timedelta(seconds=for_seconds)
+        moved = Sequence.objects.filter(free, pk=self.pk).update(
+            status=self.Status.STITCHING, lease_until=until, progress=0
+        )
+        if moved:
+            self.status, self.lease_until = self.Status.STITCHING, until
+        return bool(moved)

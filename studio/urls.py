@@ -18,6 +18,12 @@ urlpatterns = [
     # The library's old name, for bookmarks.
     path("gallery/", RedirectView.as_view(pattern_name="library", permanent=True), name="gallery"),
     path("jobs/<int:job_id>/retry/", views.job_retry, name="job_retry"),
+    path("sequences/new/", views.sequence_new, name="sequence_new"),
+    path("sequences/", views.sequence_create, name="sequence_create"),
+    path("sequences/<int:sequence_id>/", views.sequence_detail, name="sequence"),
+    path("sequences/<int:sequence_id>/video.mp4", views.sequence_video, name="sequence_video"),
+    path("sequences/<int:sequence_id>/poster.jpg", views.sequence_poster, name="sequence_poster"),
+    path("sequences/<int:sequence_id>/delete/", views.sequence_delete, name="sequence_delete"),
     path("settings/notifications/", views.notification_settings, name="notification_settings"),
     path("clips/<int:clip_id>/", views.clip_detail, name="clip"),
     path("clips/<int:clip_id>/delete/", views.clip_delete, name="clip_delete"),

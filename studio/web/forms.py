@@ -632,7 +632,12 @@ class LibraryForm(forms.Form):
     """The library's filters and search, read from the URL (so a filtered view can be
     bookmarked). A value that is not one of the choices is ignored, not an error page."""
 
-    q = forms.CharField(required=False, max_length=200, label="Search prompts")
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search prompts",
+        widget=forms.TextInput({"type": "search", "placeholder": "Search your prompts"}),
+    )
     show = forms.ChoiceField(required=False, choices=library.Show.CHOICES, label="Show")
     provider = forms.ChoiceField(
         required=False, choices=lambda: [("", "Any provider"), *LABELS.items()], label="Provider"

@@ -15,6 +15,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
+    QueryDict,
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
-from studio import exports, images, jobs, library, progress, webhooks
+from studio import exports, images, jobs, library, progress, sequences, webhooks
 from studio.models import Clip, Job, SourceImage
 from studio.options import Aspect
 from studio.providers.registry import LABELS, get_provider
@@ -42,6 +43,8 @@ from studio.web.forms import (
 
 log = logging.getLogger(__name__)
 
+# The library shows the newest few sequences above the grid.
+SEQUENCES_SHOWN = 6
 # htmx stops polling when it gets this status (and still swaps the body in).
 HTMX_STOP_POLLING = 286
 
@@ -296,6 +299,7 @@ def library_page(request: CreatorRequest) -> HttpResponse:
     if request.htmx and request.htmx.target == "results":
         return render(request, "studio/library.html#results", context)
     context["tray"] = library.tray(request.user)
+    context["sequences"] = list(request.user.sequences.all()[:SEQUENCES_SHOWN])
     return render(request, "studio/library.html", context)
 
 
@@ -366,6 +370,122 @@ def library_export(request: CreatorRequest) -> HttpResponseBase:
     response["Content-Disposition"] = f'attachment; filename="{exports.archive_name(len(clips))}"'
     media.sandboxed(response)
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")
+def sequence_new(request: CreatorRequest) -> HttpResponse:
+    """The film before it is made: its clips in order (moved by drag, or by the buttons from
+    the keyboard), a cut or crossfade before each, the length and what will change. The
+    state is the URL (`?clip=…&fade=…`); the library's selection arrives as a POST and is
+    sent on to it, so no CSRF token ends up in an address."""
+    source = request.POST if request.method == "POST" else request.GET
+    ids = [pk for value in source.getlist("clip") if (pk := _id(value)) is not None]
+    if request.method == "POST":
+        ids.reverse()  # the library lists newest first; a film tells them in the order made
+    fades = [_fade(value) for value in source.getlist("fade")]
+    # One fade a clip (into it; the first's is none); clips from the library get a
+    # half-second crossfade each.
+    fades = fades[: len(ids)] + [0.5] * (len(ids) - len(fades))
+    ids, fades = _rearranged(ids, fades, source.get("move", ""))
+    fades[:1] = [0.0] * min(1, len(fades))
+    query = QueryDict(mutable=True)
+    query.setlist("clip", [str(pk) for pk in ids])
+    query.setlist("fade", [f"{fade:g}" for fade in fades])
+    canonical = f"{reverse('sequence_new')}?{query.urlencode()}"
+    if request.method == "POST" or ("move" in source and not request.htmx):
+        return redirect(canonical)
+    error = ""
+    planned = None
+    try:
+        planned = sequences.plan(request.user, ids, fades)
+    except sequences.SequenceRefused as exc:
+        error = str(exc)
+    context = {
+        "planned": planned,
+        "error": error,
+        "rows": list(zip(planned.clips, planned.fades, strict=True)) if planned else [],
+        "choices": [(0.0, "Cut"), *((f, f"Crossfade {f:g} s") for f in sequences.FADES)],
+        "query": query.urlencode(),
+    }
+    response = render(request, "studio/sequence_new.html", context)
+    if request.htmx:
+        response["HX-Push-Url"] = canonical
+    return response
+
+
+def _fade(value: str) -> float:
+    try:
+        fade = float(value) if value.isascii() else 0.0
+    except ValueError:
+        return 0.0
+    return fade if fade in sequences.FADES else 0.0
+
+
+def _rearranged(ids: list[int], fades: list[float], move: str) -> tuple[list[int], list[float]]:
+    """`ids` and their fades after one `move`: "N:up", "N:down" or "N:remove"; each clip
+    keeps the transition into it."""
+    index_text, _, how = move.partition(":")
+    index = _id(index_text)
+    if index is None or index >= len(ids):
+        return ids, fades
+    pairs = list(zip(ids, fades, strict=True))
+    if how == "remove":
+        del pairs[index]
+    elif how == "up" and index > 0:
+        pairs[index - 1], pairs[index] = pairs[index], pairs[index - 1]
+    elif how == "down" and index + 1 < len(pairs):
+        pairs[index + 1], pairs[index] = pairs[index], pairs[index + 1]
+    return [pk for pk, _ in pairs], [fade for _, fade in pairs]
+
+
+@login_required
+@require_POST
+def sequence_create(request: CreatorRequest) -> HttpResponse:
+    ids = [pk for value in request.POST.getlist("clip") if (pk := _id(value)) is not None]
+    fades = [_fade(value) for value in request.POST.getlist("fade")]
+    try:
+        sequence = sequences.create(request.user, sequences.plan(request.user, ids, fades))
+    except sequences.SequenceRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("library")
+    return redirect("sequence", sequence_id=sequence.pk)
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def sequence_detail(request: CreatorRequest, sequence_id: int) -> HttpResponse:
+    sequence = get_object_or_404(request.user.sequences, pk=sequence_id)
+    context = {"sequence": sequence}
+    if request.htmx:
+        status = HTMX_STOP_POLLING if sequence.is_terminal else 200
+        return render(request, "studio/sequence.html#live", context, status=status)
+    return render(request, "studio/sequence.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def sequence_video(request: CreatorRequest, sequence_id: int) -> HttpResponseBase:
+    sequence = get_object_or_404(request.user.sequences, pk=sequence_id, status="succeeded")
+    download = sequence.download_name if "download" in request.GET else None
+    return media.serve(request, sequence.file.name, media.Kind.MP4, download_name=download)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def sequence_poster(request: CreatorRequest, sequence_id: int) -> HttpResponseBase:
+    sequence = get_object_or_404(request.user.sequences, pk=sequence_id, status="succeeded")
+    return media.serve(request, sequence.poster.name, media.Kind.JPEG)
+
+
+@login_required
+@require_POST
+def sequence_delete(request: CreatorRequest, sequence_id: int) -> HttpResponse:
+    sequences.delete(get_object_or_404(request.user.sequences, pk=sequence_id))
+    messages.info(request, "The sequence was deleted.")
+    return redirect("library")
 
 
 def _back(request: CreatorRequest) -> str:
