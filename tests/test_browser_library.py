@@ -246,3 +246,52 @@ def test_the_library_is_accessible_and_photographed(browser, studio_url, three_c
     page.locator(".library .pick").first.check()
     look(page, "library-selected")
     context.close()
+
+
+def test_a_sequence_of_three_clips_is_one_film(page, studio_url, three_clips, tmp_path):
+    import av
+
+    sign_in(page, studio_url)
+    page.goto(f"{studio_url}/library/?q={three_clips}")
+    picks = page.locator(".library .pick")
+    expect(picks.first).to_be_visible()
+    # The three made first (a test above continued one of them into a fourth).
+    last = picks.count() - 1
+    picks.nth(last).click()
+    picks.nth(last - 2).click(modifiers=["Shift"])
+    expect(page.get_by_test_id("selected-count")).to_have_text("3 clips selected")
+    page.get_by_role("button", name="Make a sequence").click()
+    expect(page.get_by_role("heading", name="New sequence")).to_be_visible()
+    parts = page.get_by_test_id("part")
+    expect(parts).to_have_count(3)
+    # Oldest first, as they were made; a half-second crossfade before each but the first.
+    expect(parts.nth(0)).to_contain_text("one")
+    expect(page.get_by_test_id("total")).to_have_text("11.00 s")
+    page.get_by_label("Transition into clip 3").select_option("1")
+    expect(page.get_by_test_id("total")).to_have_text("10.50 s")
+    # The keyboard reorders: clip 3 one place earlier keeps its transition.
+    page.get_by_role("button", name="Move clip 3 earlier").focus()
+    page.keyboard.press("Enter")
+    expect(parts.nth(1)).to_contain_text("three")
+    expect(page).to_have_url(re.compile(r"/sequences/new/\?clip="))
+    expect(page.get_by_test_id("total")).to_have_text("10.50 s")
+    for viewport in (DESKTOP, PHONE):
+        page.set_viewport_size(viewport)
+        look(page, "sequence-new")
+    page.set_viewport_size(DESKTOP)
+
+    page.get_by_role("button", name="Make the film").click()
+    expect(page.get_by_test_id("status")).to_have_text("Done", timeout=90_000)
+    expect(page.get_by_test_id("length")).to_have_text("10.50 s")
+    look(page, "sequence")
+    page.set_viewport_size(PHONE)
+    look(page, "sequence")
+    src = page.locator("video").get_attribute("src")
+    film = tmp_path / "film.mp4"
+    film.write_bytes(page.request.get(f"{studio_url}{src}").body())
+    with av.open(str(film)) as container:
+        lengths = {s.type: float(s.duration * s.time_base) for s in container.streams}
+    assert abs(lengths["video"] - 10.5) <= 1 / 24
+    assert abs(lengths["audio"] - 10.5) <= 1 / 24
+    page.goto(f"{studio_url}/library/")
+    expect(page.get_by_test_id("sequence").first).to_contain_text("3 clips · 10.5 s")
