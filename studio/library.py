@@ -150,6 +150,8 @@ def page(
 
 def filtered(creator: User, filters: Filters) -> QuerySet[Job]:
     jobs: QuerySet[Job] = creator.jobs.all()
+    # A finished job whose clip was deleted has nothing to show.
+    jobs = jobs.exclude(status=Job.Status.SUCCEEDED, clip__isnull=True)
     if filters.show == Show.READY:
         jobs = jobs.filter(status=Job.Status.SUCCEEDED)
     elif filters.show == Show.MAKING:

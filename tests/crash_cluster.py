@@ -92,10 +92,10 @@ def install() -> None:
 
         return render_clip(first, last, spec, out, on_progress=progress)
 
-    replace = jobs._replace
+    replace = jobs.replace_file
 
     def held_replace(name, content):
-        if name.endswith(".jpg"):
+        if name.endswith(".jpg") and not name.endswith("-last.jpg"):
             job = int(Path(name).stem.removeprefix("job-"))
             hold("poster", job, Job.objects.get(pk=job).prompt)
         return replace(name, content)
@@ -127,7 +127,7 @@ def install() -> None:
     quotas._queue_submit = held_queue_submit
     worker.render = logged_render
     renderer.render_clip = held_render_clip
-    jobs._replace = held_replace
+    jobs.replace_file = held_replace
     local.LocalProvider.discard = held_discard
 
 

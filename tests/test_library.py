@@ -259,3 +259,10 @@ def test_tiles_escape_the_prompt(signed_in, creator):
     html = signed_in.get(reverse("library")).content.decode()
     assert "<script>alert(1)" not in html
     assert "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
+
+
+def test_a_deleted_clip_leaves_the_grid(signed_in, creator):
+    kept, gone = finished_job(creator), finished_job(creator)
+    signed_in.post(reverse("clip_delete", args=[gone.clip.pk]))
+    assert tiles(signed_in.get(reverse("library"))) == [kept]
+    assert tiles(signed_in.get(reverse("library"), {"show": "ready"})) == [kept]

@@ -1,15 +1,16 @@
 // The library's selection (Shift-click ticks a range) and hover previews. Event delegation on
 // the document, so tiles htmx adds later (scrolling, filters) behave the same.
+// Elements are looked up as needed: the back button can bring the page's body in anew.
 (() => {
-  const bar = document.getElementById("selection");
-  if (!bar) return;
-  const count = bar.querySelector(".selected-count");
   const picks = () => Array.from(document.querySelectorAll(".library .pick"));
   let last = null;
 
   const update = () => {
+    const bar = document.getElementById("selection");
+    if (!bar) return;
     const n = picks().filter((box) => box.checked).length;
-    count.textContent = n ? `${n} clip${n === 1 ? "" : "s"} selected` : "No clips selected";
+    bar.querySelector(".selected-count").textContent =
+      n ? `${n} clip${n === 1 ? "" : "s"} selected` : "No clips selected";
     bar.querySelectorAll("[data-needs-selection], [data-clear-selection]").forEach((b) => {
       b.disabled = n === 0;
     });
@@ -29,13 +30,15 @@
   document.addEventListener("change", (event) => {
     if (event.target.closest(".library .pick")) update();
   });
-  bar.querySelector("[data-clear-selection]").addEventListener("click", () => {
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest("[data-clear-selection]")) return;
     picks().forEach((b) => { b.checked = false; });
     last = null;
     update();
   });
   // Tiles swapped in or out (filters, scrolling) change what is selected.
-  document.body.addEventListener("htmx:afterSettle", update);
+  document.addEventListener("htmx:afterSettle", update);
+  document.addEventListener("htmx:historyRestore", update);
   update();
 
   // Hover or keyboard focus plays a muted preview: the clip itself, fetched by byte range
