@@ -33,7 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from studio import jobs, leases, quotas, throttle, webhooks
+from studio import jobs, leases, quotas, sequences, throttle, webhooks
 from studio.models import Job, LocalRender
 from studio.providers.base import Billing, Phase, PollResult
 from studio.providers.registry import get_provider, provider_classes
@@ -202,6 +202,7 @@ def _take_up_lost_steps(now: datetime) -> None:
             async_task("studio.tasks.submit_job", job.pk)
         else:
             jobs.reconcile_interrupted_submit(job)
+    sequences.take_up_lost(now)
     _discard_leftovers()
 
 

@@ -359,6 +359,7 @@ def finish(job_id: int) -> None:
         try:
             info, poster = video.probe_with_poster(path)
             _check_clip(job, info)
+            last_frame = video.last_frame(path)
         except video.VideoError as exc:
             fail(
                 job, [Job.Status.FINISHING], str(exc), billing=Billing.MAY_BE_BILLED,
@@ -366,8 +367,11 @@ def finish(job_id: int) -> None:
             )  # fmt: skip
             return
         # Names are fixed per job, so a run killed half-way leaves nothing behind to orphan.
-        clip_name = _replace(f"clips/{job.creator_id}/job-{job.pk}.mp4", path)
-        poster_name = _replace(f"clips/{job.creator_id}/job-{job.pk}.jpg", ContentFile(poster))
+        clip_name = replace_file(f"clips/{job.creator_id}/job-{job.pk}.mp4", path)
+        poster_name = replace_file(f"clips/{job.creator_id}/job-{job.pk}.jpg", ContentFile(poster))
+        last_frame_name = replace_file(
+            f"clips/{job.creator_id}/job-{job.pk}-last.jpg", ContentFile(last_frame)
+        )
     with transaction.atomic():
         if not job.move(
             [Job.Status.FINISHING],
@@ -382,6 +386,7 @@ def finish(job_id: int) -> None:
             job=job,
             file=clip_name,
             poster=poster_name,
+            last_frame=last_frame_name,
             width=info.width,
             height=info.height,
             duration=info.duration,
@@ -408,7 +413,9 @@ def _check_clip(job: Job, info: video.ClipInfo) -> None:
         )
 
 
-def _replace(name: str, content: Path | ContentFile[bytes]) -> str:
+def replace_file(name: str, content: Path | ContentFile[bytes]) -> str:
+    """Store `content` under exactly `name`, replacing what is there (fixed names per job or
+    sequence: a step run again replaces its files instead of orphaning them)."""
     storage.abort_unfinished_uploads(name)  # a step killed mid-upload (object storage)
     if default_storage.exists(name):
         default_storage.delete(name)
@@ -544,7 +551,7 @@ def _label(job: Job) -> str:
 
 def delete_clip(clip: Clip) -> None:
     """Remove a clip at its creator's request; its files go once the row is gone for good."""
-    names = [clip.file.name, clip.poster.name]
+    names = [name for name in (clip.file.name, clip.poster.name, clip.last_frame.name) if name]
     with transaction.atomic():
         clip.delete()
         transaction.on_commit(lambda: _delete_files(names))

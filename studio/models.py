@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import models
 from django.utils import timezone
+from django.utils.text import slugify
 
 from studio import options
 from studio.options import ClipOptions
@@ -178,11 +179,18 @@ class Job(models.Model):
     # When Studio learned the provider had finished: generation time, for planning polls.
     provider_done_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A failed or cancelled job the creator put away: it leaves the library's tray.
+    dismissed_at = models.DateTimeField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        indexes = [
+            # The library's tray (a creator's failed jobs) and its status filters: without
+            # it, every one of a creator's jobs is read to find the few that failed.
+            models.Index(fields=["creator", "status"], name="job_creator_status"),
+        ]
 
     def __str__(self) -> str:
         return f"Job #{self.pk} ({self.status})"
@@ -266,6 +274,9 @@ class Clip(models.Model):
     fps = models.FloatField()
     has_audio = models.BooleanField()
     size_bytes = models.PositiveBigIntegerField()
+    # The clip's last frame (a JPEG), taken at finish: what "Continue from here" starts from.
+    last_frame = models.FileField(max_length=255, blank=True)
+    favourite = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -284,7 +295,25 @@ class Clip(models.Model):
 
     @property
     def download_name(self) -> str:
-        return f"studio-clip-{self.job_id}.mp4"
+        """Named from the prompt, in safe characters: `lighthouse-push-in-42.mp4`."""
+        return download_name(self.job.prompt, self.job_id)
+
+
+DOWNLOAD_NAME_MAX = 80
+
+
+def download_name(prompt: str, number: int, suffix: str = ".mp4") -> str:
+    """A file name from a prompt: lower-case ASCII words joined by hyphens, then the job's
+    number, at most DOWNLOAD_NAME_MAX characters with the suffix; cut at a word's end."""
+    tail = f"-{number}{suffix}"
+    words = slugify(prompt).split("-")
+    stem = ""
+    for word in filter(None, words):
+        longer = f"{stem}-{word}" if stem else word
+        if len(longer) + len(tail) > DOWNLOAD_NAME_MAX:
+            break
+        stem = longer
+    return f"{stem or 'studio-clip'}{tail}"
 
 
 class LocalRender(models.Model):
@@ -537,3 +566,71 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"E-mail about {self.about} to {self.to}"
+
+
+class Sequence(models.Model):
+    """Clips stitched into one film in the worker (studio/sequences.py). Work done here:
+    it costs nothing and counts against neither the monthly budget nor the monthly seconds
+    of hosted generation, which limit what providers are paid to make."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        STITCHING = "stitching", "Stitching"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Failed"
+
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED)
+
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sequences"
+    )
+    title = models.CharField(max_length=200)
+    # Its recipe: each clip in order and how it begins, as made (a clip deleted later stays
+    # named here): [{"clip": id, "job": id, "prompt": str, "duration": s, "fade": s}, ...]
+    parts = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    # What the film changed about its clips (sizes, rates, silence).
+    warnings = models.JSONField(default=list, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    file = models.FileField(max_length=255, blank=True)
+    poster = models.FileField(max_length=255, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    fps = models.FloatField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True, help_text="seconds")
+    has_audio = models.BooleanField(default=False)
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Sequence #{self.pk} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def download_name(self) -> str:
+        return download_name(self.title, self.pk, "-sequence.mp4")
+
+    def claim(self, *, for_seconds: int) -> bool:
+        """Take the sequence to stitch it: queued, or stitching under a lease that ran out
+        (its worker died). One conditional UPDATE, so two workers never both stitch it."""
+        now = timezone.now()
+        # Queued, whatever its lease (the follower's note of when it last queued it).
+        free = models.Q(status=self.Status.QUEUED) | models.Q(
+            status=self.Status.STITCHING, lease_until__lt=now
+        )
+        until = now + timedelta(seconds=for_seconds)
+        moved = Sequence.objects.filter(free, pk=self.pk).update(
+            status=self.Status.STITCHING, lease_until=until, progress=0
+        )
+        if moved:
+            self.status, self.lease_until = self.Status.STITCHING, until
+        return bool(moved)

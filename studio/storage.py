@@ -7,7 +7,9 @@ by its bucket.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from django.core.files.storage import default_storage
@@ -37,6 +39,17 @@ def read_range(name: str, start: int, length: int, chunk: int) -> Iterator[bytes
                 return
             length -= len(data)
             yield data
+
+
+def local_path(name: str, copy_to: Path) -> Path:
+    """The file as a path on this machine: where local storage keeps it, or (from an object
+    store, which has no paths) a copy downloaded to `copy_to`."""
+    try:
+        return Path(default_storage.path(name))
+    except NotImplementedError:
+        with default_storage.open(name, "rb") as src, open(copy_to, "wb") as out:
+            shutil.copyfileobj(src, out, 1024 * 1024)
+        return copy_to
 
 
 def abort_unfinished_uploads(name: str) -> int:

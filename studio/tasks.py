@@ -4,7 +4,7 @@ Every task may run twice (the ORM broker redelivers after `retry` seconds), so e
 domain function is idempotent.
 """
 
-from studio import following, health, images, jobs, notifications
+from studio import following, health, images, jobs, notifications, sequences
 from studio.providers.local import worker
 
 
@@ -38,3 +38,7 @@ def notify_job_ended(job_id: int) -> None:
 
 def purge_stills() -> None:
     images.purge_unused_stills()
+
+
+def stitch_sequence(sequence_id: int) -> None:
+    sequences.make(sequence_id)

@@ -143,3 +143,27 @@ def _frame_near(
             break  # frames come in time order, so they only get further away from here
         best = frame
     return best
+
+
+def last_frame(path: str | os.PathLike[str]) -> bytes:
+    """The clip's last frame as a JPEG: where "Continue from here" starts a new clip.
+
+    Seeks to the keyframe before the last second and decodes forward to the end, so only
+    the frames of the last group of pictures are decoded, not the whole clip."""
+    try:
+        with av.open(os.fspath(path)) as container:
+            video = container.streams.video[0]
+            video.codec_context.thread_count = 1
+            if container.duration:
+                end = container.duration / av.time_base
+                start = float((video.start_time or 0) * _time_base(video))
+                target = start + max(end - 1.0, 0.0)
+                container.seek(int(target / _time_base(video)), stream=video, backward=True)
+            last = None
+            for frame in container.decode(video):
+                last = frame
+    except (av.FFmpegError, IndexError, OSError) as exc:
+        raise VideoError("The file is not a playable video.") from exc
+    if last is None:
+        raise VideoError("The file has no frames, so it is not a playable video.")
+    return _jpeg(last)

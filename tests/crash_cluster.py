@@ -118,12 +118,14 @@ def install() -> None:
 
         return render_clip(first, last, spec, out, on_progress=progress)
 
-    replace = jobs._replace
+    replace = jobs.replace_file
 
     def held_replace(name, content):
-        job = int(Path(name).stem.removeprefix("job-"))
+        if not name.startswith("clips/"):  # a sequence's film
+            return replace(name, content)
+        job = int(Path(name).stem.removeprefix("job-").removesuffix("-last"))
         prompt = Job.objects.get(pk=job).prompt
-        if name.endswith(".jpg"):
+        if name.endswith(".jpg") and not name.endswith("-last.jpg"):
             hold("poster", job, prompt)
         elif "[hold:upload]" in prompt and not (holds_dir() / f"job-{job}-upload").exists():
             upload_until_held(name, content, job, prompt)
@@ -156,7 +158,7 @@ def install() -> None:
     quotas._queue_submit = held_queue_submit
     worker.render = logged_render
     renderer.render_clip = held_render_clip
-    jobs._replace = held_replace
+    jobs.replace_file = held_replace
     local.LocalProvider.discard = held_discard
 
 

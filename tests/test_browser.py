@@ -45,14 +45,14 @@ def test_newcomer_makes_plays_and_downloads_a_clip(page, studio_url, tmp_path):
     expect(page.get_by_test_id("status")).to_have_text("Done", timeout=90_000)
     assert page.evaluate("window.studioNoReload") is True
 
-    page.get_by_role("link", name="Gallery").click()
-    poster = page.locator(".gallery img").first
+    page.get_by_role("link", name="Library").click()
+    poster = page.locator(".library img").first
     expect(poster).to_be_visible()
     page.wait_for_function(
         "img => img.complete && img.naturalWidth === 1280", arg=poster.element_handle()
     )
-    expect(page.locator(".gallery")).to_contain_text("Slow push in on the harbour at dawn")
-    expect(page.locator(".gallery")).to_contain_text("4.0 s")
+    expect(page.locator(".library")).to_contain_text("Slow push in on the harbour at dawn")
+    expect(page.locator(".library")).to_contain_text("4 s")
 
     poster.click()
     video = page.locator("video")
@@ -354,8 +354,8 @@ def test_each_hosted_provider_makes_a_clip_from_the_browser(page, studio_url, tm
             : v.addEventListener('loadedmetadata', () => resolve(v.duration)))"""
     )
     assert abs(duration - 4) <= 1 / 24
-    page.get_by_role("link", name="Gallery").click()
-    expect(page.locator(".gallery")).to_contain_text(f"({provider})")
+    page.get_by_role("link", name="Library").click()
+    expect(page.locator(".library")).to_contain_text(f"({provider})")
 
 
 def test_admin_lowers_a_budget_and_the_next_submit_is_refused(page, studio_url):
@@ -528,7 +528,7 @@ def test_admin_reads_the_spending_dashboard(page, studio_url):
 
 # Content-Security-Policy: every page works under it, and none reports a violation.
 
-CREATOR_PAGES = ["/", "/gallery/", "/clips/999999/"]
+CREATOR_PAGES = ["/", "/library/", "/clips/999999/"]
 ADMIN_PAGES = [
     "/admin/", "/admin/studio/creator/", "/admin/studio/job/", "/admin/studio/price/",
     "/admin/studio/ledgerentry/", "/admin/studio/usage/", "/admin/studio/clip/",
@@ -569,8 +569,8 @@ def test_no_page_breaks_the_content_security_policy(page, studio_url, tmp_path):
         "v => new Promise(r => v.readyState >= 1 ? r() : v.addEventListener('loadedmetadata', r))"
     )
     job_page = page.url
-    page.get_by_role("link", name="Gallery").click()
-    page.locator(".gallery a").first.click()
+    page.get_by_role("link", name="Library").click()
+    page.locator(".library a").first.click()
     expect(page.locator("video")).to_be_visible()
     page.goto(f"{studio_url}/")
     choose(page, "mode", "text")

@@ -56,8 +56,8 @@ def test_every_page_is_accessible_and_photographed(browser, studio_url, tmp_path
     look(page, "job-done")
     page.get_by_role("link", name="Open clip").click()
     look(page, "clip")
-    page.get_by_role("link", name="Gallery").click()
-    look(page, "gallery")
+    page.get_by_role("link", name="Library").click()
+    look(page, "library")
 
     page.get_by_role("link", name="Create").click()
     choose(page, "mode", "text")

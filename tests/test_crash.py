@@ -323,7 +323,11 @@ def assert_settled_once(studio: Studio, expected: dict[str, str]) -> None:
             assert kinds == ["reserve", "settle"], (label, kinds)
             clip = clips[job["id"]]
             name = f"clips/{job['creator_id']}/job-{job['id']}"
-            assert (clip["file"], clip["poster"]) == (f"{name}.mp4", f"{name}.jpg"), label
+            assert (clip["file"], clip["poster"], clip["last_frame"]) == (
+                f"{name}.mp4",
+                f"{name}.jpg",
+                f"{name}-last.jpg",
+            ), label
             assert len(studio.read(clip["file"])) == clip["size_bytes"], label
             assert (clip["width"], clip["height"], clip["duration"]) == (1280, 720, 4.0), label
             poster_bytes = studio.read(clip["poster"])
@@ -331,11 +335,15 @@ def assert_settled_once(studio: Studio, expected: dict[str, str]) -> None:
                 assert poster.format == "JPEG" and poster.size == (1280, 720), label
             wanted_files[clip["file"]] = clip["size_bytes"]
             wanted_files[clip["poster"]] = len(poster_bytes)
+            last_bytes = studio.read(clip["last_frame"])
+            with Image.open(io.BytesIO(last_bytes)) as last:
+                assert last.format == "JPEG" and last.size == (1280, 720), label
+            wanted_files[clip["last_frame"]] = len(last_bytes)
         else:
             assert job["charge"] == "refunded", label
             assert kinds == ["refund", "reserve"], (label, kinds)
             assert job["id"] not in clips, label
-    # No file but the stills and each clip's two: no orphans, no temporary files.
+    # No file but the stills and each clip's three: no orphans, no temporary files.
     stills = {r["file"] for r in studio.rows("SELECT file FROM studio_sourceimage")}
     others = {name: size for name, size in state["files"] if name not in stills}
     assert others == wanted_files
@@ -679,5 +687,6 @@ def test_each_task_delivered_twice_at_once_takes_effect_once(
         assert kinds == ["reserve", "settle"]
         assert Clip.objects.filter(job=job).count() == 1
     files = sorted(default_storage.listdir(f"clips/{creator.pk}")[1])
-    assert files == sorted(f"job-{job.pk}.{ext}" for job in made for ext in ("jpg", "mp4"))
+    names = ("{}.jpg", "{}.mp4", "{}-last.jpg")
+    assert files == sorted(name.format(f"job-{job.pk}") for job in made for name in names)
     assert Quota.objects.get(creator=creator).running_jobs == 0

@@ -35,7 +35,7 @@ def policy_of(response) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("name", ["login", "create", "gallery"])
+@pytest.mark.parametrize("name", ["login", "create", "library"])
 def test_every_page_has_the_policy(signed_in, name):
     policy = policy_of(signed_in.get(reverse(name), follow=True))
     assert policy["default-src"] == "'none'"

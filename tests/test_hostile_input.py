@@ -111,7 +111,11 @@ def test_upload_stills_and_pages_answer_any_number_without_a_500(hostile, creato
         _answered(hostile.get(reverse("padded_preview", args=[job.image_id]), {"aspect": value}))
         for path in (f"/jobs/{value}/", f"/batches/{value}/", f"/clips/{value}/"):
             _answered(hostile.get(path))
-        _answered(hostile.get(reverse("gallery"), {"page": value}))
+        for name in ("q", "show", "provider", "since", "older_than", "favourites"):
+            _answered(hostile.get(reverse("library"), {name: value}))
+        _answered(hostile.get(reverse("create"), {"recipe": value}))
+        _answered(hostile.post(reverse("job_retry", args=[job.pk]), {"how": value}))
+        _answered(hostile.post(reverse("library_export"), {"clip": value}))
         _answered(hostile.get(video, {"download": value}))
         for header in (f"bytes={value}-", f"bytes=0-{value}", f"bytes=-{value}", f"bytes={value}"):
             for url in (video, reverse("clip_poster", args=[clip.pk]),

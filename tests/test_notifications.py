@@ -263,7 +263,7 @@ def test_the_form_as_a_partial_through_htmx_and_back_to_the_page_it_was_on(signe
     body = swapped.content.decode()
     assert swapped.status_code == 200 and "<html" not in body
     assert 'id="notifications-form"' in body and "You will get an e-mail" in body
-    back = signed_in.post(URL, {"email_when_ready": "on", "next": reverse("gallery")})
-    assert back["Location"] == reverse("gallery")
+    back = signed_in.post(URL, {"email_when_ready": "on", "next": reverse("library")})
+    assert back["Location"] == reverse("library")
     elsewhere = signed_in.post(URL, {"next": "https://evil.example/"})
     assert elsewhere["Location"] == URL

@@ -68,7 +68,7 @@ def test_a_provider_quoting_the_key_never_puts_it_on_a_page_the_admin_or_the_log
     shown = [
         job.error,
         signed_in.get(reverse("job", args=[job.pk])).content.decode(),
-        signed_in.get(reverse("gallery")).content.decode(),
+        signed_in.get(reverse("library")).content.decode(),
         admin_client.get(reverse("admin:studio_job_change", args=[job.pk])).content.decode(),
         admin_client.get(reverse("admin:studio_ledgerentry_changelist")).content.decode(),
         log_lines.getvalue(),

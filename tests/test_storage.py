@@ -141,7 +141,7 @@ def test_a_replaced_file_aborts_the_upload_a_killed_step_left_open(bucket, tmp_p
     assert bucket.listed() == []  # an unfinished upload is no object: nothing half is visible
     mp4 = tmp_path / "clip.mp4"
     mp4.write_bytes(b"whole clip" * 1000)
-    assert jobs._replace(name, mp4) == name
+    assert jobs.replace_file(name, mp4) == name
     assert bucket.uploads() == []
     assert bucket.listed() == [name]
     assert default_storage.size(name) == 10_000

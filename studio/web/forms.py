@@ -16,7 +16,7 @@ from django.core.validators import MaxValueValidator
 from django.db import transaction
 from django.utils.html import format_html, format_html_join
 
-from studio import health, images, jobs, quotas
+from studio import health, images, jobs, library, quotas
 from studio.models import Job, Preferences, SourceImage
 from studio.options import (
     DURATIONS,
@@ -655,3 +655,89 @@ class NotificationsForm(forms.Form):
             creator=self.creator, defaults={"email_when_ready": data["email_when_ready"]}
         )
         return preferences
+
+
+class LibraryForm(forms.Form):
+    """The library's filters and search, read from the URL (so a filtered view can be
+    bookmarked). A value that is not one of the choices is ignored, not an error page."""
+
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search prompts",
+        widget=forms.TextInput({"type": "search", "placeholder": "Search your prompts"}),
+    )
+    show = forms.ChoiceField(required=False, choices=library.Show.CHOICES, label="Show")
+    provider = forms.ChoiceField(
+        required=False, choices=lambda: [("", "Any provider"), *LABELS.items()], label="Provider"
+    )
+    aspect = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any aspect"), (Aspect.LANDSCAPE, "16:9"), (Aspect.PORTRAIT, "9:16")],
+        label="Aspect",
+    )
+    resolution = forms.ChoiceField(
+        required=False, choices=[("", "Any resolution"), *Resolution.choices], label="Resolution"
+    )
+    audio = forms.ChoiceField(
+        required=False,
+        choices=[("", "With or without sound"), ("with", "With sound"), ("without", "Silent")],
+        label="Sound",
+    )
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    favourites = forms.BooleanField(required=False, label="Favourites only")
+    older_than = forms.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput
+    )
+
+    def filters(self) -> library.Filters:
+        """The filters asked for, each invalid one left out."""
+        self.is_valid()
+        data = {name: value for name, value in self.cleaned_data.items() if name not in self.errors}
+        audio = {"with": True, "without": False}.get(data.get("audio") or "")
+        return library.Filters(
+            show=data.get("show") or "",
+            provider=data.get("provider") or "",
+            aspect=data.get("aspect") or "",
+            resolution=data.get("resolution") or "",
+            audio=audio,
+            since=data.get("since"),
+            until=data.get("until"),
+            favourites=bool(data.get("favourites")),
+            q=(data.get("q") or "").strip(),
+        )
+
+    def cursor(self) -> int | None:
+        """Where the page starts: the tiles older than this job (None: the newest)."""
+        self.is_valid()
+        value: int | None = self.cleaned_data.get("older_than")
+        return value
+
+
+def _row_id(value: str) -> int:
+    """A row id: ASCII digits within a database integer (ValueError otherwise)."""
+    if not (value.isascii() and value.isdigit() and 0 < int(value) < 2**63):
+        raise ValueError(value)
+    return int(value)
+
+
+class SelectionForm(forms.Form):
+    """Clips chosen in the library (checkboxes named `clip`)."""
+
+    clip = forms.TypedMultipleChoiceField(coerce=lambda value: _row_id(value), required=True)
+
+    def __init__(self, *args: Any, creator: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.creator = creator
+        field = self.fields["clip"]
+        assert isinstance(field, forms.TypedMultipleChoiceField)
+        field.error_messages["required"] = "Choose at least one clip."
+        # Any id is a choice; clean_clip keeps the creator's own.
+        field.valid_value = lambda value: True  # type: ignore[method-assign]
+
+    def clean_clip(self) -> list[int]:
+        ids: list[int] = self.cleaned_data["clip"]
+        if len(ids) > 5000:
+            raise forms.ValidationError("Choose at most 5,000 clips at once.")
+        return ids
