@@ -28,7 +28,7 @@ COLUMNS = (
     "clip", "job", "file", "image_file", "last_frame_file", "prompt", "negative_prompt",
     "mode", "duration_requested", "duration", "resolution", "aspect", "width", "height",
     "fps", "audio_requested", "has_audio", "seed", "seed_picked_by_studio", "provider",
-    "provider_request_id", "cost_usd", "charge", "favourite", "created_at", "started_at",
+    "model", "provider_request_id", "cost_usd", "charge", "favourite", "created_at", "started_at",
     "finished_at", "size_bytes",
 )  # fmt: skip
 
@@ -63,6 +63,7 @@ def recipe(clip: Clip) -> dict[str, Any]:
         "seed": job.seed,
         "seed_picked_by_studio": job.seed_drawn,
         "provider": job.provider,
+        "model": job.model,
         "provider_request_id": job.provider_job_id,
         "cost_usd": str(job.estimated_cost),
         "charge": job.get_charge_display() if job.charge else "",

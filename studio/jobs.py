@@ -205,6 +205,7 @@ def submit(job_id: int) -> None:
         Job.Status.SUBMITTED,
         provider_job_id=handle.provider_job_id,
         provider_state=handle.state,
+        model=provider.model_id(job.options),
         submitted_at=now,
         lease_until=None,
         error="",

@@ -154,6 +154,8 @@ class Job(models.Model):
     )
     # What the provider gave us to find the job again, written the moment it is known.
     provider_job_id = models.CharField(max_length=255, blank=True)
+    # The model (or endpoint) the provider was asked for, as it names it: set at submit.
+    model = models.CharField(max_length=200, blank=True)
     provider_state = models.JSONField(default=dict, blank=True)
     result_url = models.TextField(blank=True)
     queue_position = models.PositiveIntegerField(null=True, blank=True)

@@ -244,6 +244,11 @@ class Provider:
     capabilities: ClassVar[Capabilities] = Capabilities(label="This provider")
     prices: ClassVar[tuple[PriceRow, ...]] = ()
 
+    def model_id(self, options: ClipOptions) -> str:
+        """The model (or endpoint) asked to make `options`, as the provider names it: kept on
+        the job at submit, for the clip's recipe."""
+        return ""
+
     def missing_setup(self) -> str:
         """What an operator must set before this provider can be used ("" when it is set
         up), e.g. "Set FAL_KEY to use fal.ai." (the admin, health checks)."""

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from studio.options import Still
+from studio.options import ClipOptions, Still
 from studio.providers import http
 from studio.providers.aimlapi import config
 from studio.providers.aimlapi.capabilities import CAPABILITIES
@@ -94,6 +94,9 @@ class AimlapiProvider(http.HttpProvider):
         return "" if config.KEY.value else "Set AIMLAPI_KEY to use AI/ML API."
 
     # ----------------------------------------------------------------------- protocol
+
+    def model_id(self, options: ClipOptions) -> str:
+        return config.MODEL.value or config.MODEL.default
 
     def _submit(self, request: GenerationRequest) -> Handle:
         payload = self._body(request, Dialect.from_settings())

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from studio.options import Still
+from studio.options import ClipOptions, Still
 from studio.providers import http
 from studio.providers.base import (
     Billing,
@@ -81,6 +81,9 @@ class FalProvider(http.HttpProvider):
         return "" if config.KEY.value else "Set FAL_KEY to use fal.ai."
 
     # ----------------------------------------------------------------------- protocol
+
+    def model_id(self, options: ClipOptions) -> str:
+        return ENDPOINTS[options.mode]
 
     def _submit(self, request: GenerationRequest) -> Handle:
         endpoint = ENDPOINTS[request.options.mode]

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from studio.options import ClipOptions
 from studio.providers import google, http
 from studio.providers.base import (
     Billing,
@@ -61,6 +62,9 @@ class GeminiProvider(http.HttpProvider):
         return super().unavailable_reason()
 
     # ----------------------------------------------------------------------- protocol
+
+    def model_id(self, options: ClipOptions) -> str:
+        return config.VEO_MODEL.value
 
     def _submit(self, request: GenerationRequest) -> Handle:
         model = config.VEO_MODEL.value

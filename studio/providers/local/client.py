@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from studio.models import LocalRender
+from studio.options import ClipOptions
 from studio.providers.base import (
     CancelOutcome,
     GenerationRequest,
@@ -56,6 +57,9 @@ class LocalProvider(Provider):
 
     def check(self) -> HealthCheck:
         return HealthCheck(key_ok=None, model_ok=None, message="runs here: nothing to check")
+
+    def model_id(self, options: ClipOptions) -> str:
+        return "studio-local-renderer"
 
     def _submit(self, request: GenerationRequest) -> Handle:
         options = request.options

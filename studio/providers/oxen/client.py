@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from studio.options import ClipOptions
 from studio.providers import http
 from studio.providers.base import (
     AccountError,
@@ -63,6 +64,9 @@ class OxenProvider(http.HttpProvider):
         return "" if config.API_KEY.value else "Set OXEN_API_KEY to use Oxen.ai."
 
     # ----------------------------------------------------------------------- protocol
+
+    def model_id(self, options: ClipOptions) -> str:
+        return config.MODEL.value or config.MODEL.default
 
     def _submit(self, request: GenerationRequest) -> Handle:
         data = self._json(

@@ -31,6 +31,7 @@ from urllib.parse import quote
 import httpx
 from django.conf import settings
 
+from studio.options import ClipOptions
 from studio.providers import google, http
 from studio.providers.base import (
     AccountError,
@@ -91,6 +92,9 @@ class VertexProvider(http.HttpProvider):
         return auth.problem()
 
     # ----------------------------------------------------------------------- protocol
+
+    def model_id(self, options: ClipOptions) -> str:
+        return _model()
 
     def _submit(self, request: GenerationRequest) -> Handle:
         reason = self.missing_setup()
