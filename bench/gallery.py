@@ -21,15 +21,12 @@ import argparse
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pages import SETTINGS, URLS, free_port, rate
+from pages import environment, gunicorn, rates
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = 0.40
@@ -80,20 +77,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="studio-bench-gallery-"))
-    (work / "bench_urls.py").write_text(URLS)
-    (work / "bench_settings.py").write_text(SETTINGS)
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{work}{os.pathsep}{ROOT}",
-        "DJANGO_SETTINGS_MODULE": "bench_settings",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
-        "MEDIA_ROOT": str(work / "media"),
-        "STATIC_ROOT": str(work / "static"),
-        "DEBUG": "false",
-    }
-    os.environ.update(env)
-    sys.path[:0] = [str(work), str(ROOT)]
+    env = environment(work)
     import django
 
     django.setup()
@@ -103,7 +87,6 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    server = None
     try:
         call_command("migrate", verbosity=0)
         call_command("collectstatic", "--noinput", verbosity=0)
@@ -124,37 +107,18 @@ def main() -> None:
             queries[name] = len(captured.captured_queries)
         queries["trivial"] = 0
 
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "studio.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "--log-level", "warning"],
-            env=env, cwd=ROOT,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz").read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.2)
-        pages = {
-            "trivial": ("/trivial/", cookies["50 clips"]),
-            "50 clips": ("/library/", cookies["50 clips"]),
-            "5,000 clips": ("/library/", cookies["5,000 clips"]),
-        }
-        rates = {}
-        for name, (path, cookie) in pages.items():
-            rate(base + path, cookie, htmx=False, seconds=1, clients=args.clients)  # warm
-            rates[name] = rate(
-                base + path, cookie, htmx=False, seconds=args.seconds, clients=args.clients
+        with gunicorn(env) as base:
+            found = rates(
+                base,
+                {
+                    "trivial": ("/trivial/", cookies["50 clips"], False),
+                    "50 clips": ("/library/", cookies["50 clips"], False),
+                    "5,000 clips": ("/library/", cookies["5,000 clips"], False),
+                },
+                seconds=args.seconds,
+                clients=args.clients,
             )
     finally:
-        if server:
-            server.terminate()
-            server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
     load = os.getloadavg()
@@ -164,14 +128,14 @@ def main() -> None:
     )
     print(f"(load average {load[0]:.2f} / {load[1]:.2f}, 1 / 5 min; {os.cpu_count()} cores)")
     print(f"{'page':12} {'req/s':>8} {'of trivial':>11} {'queries':>8}   goal")
-    for name, value in rates.items():
-        share = value / rates["trivial"]
+    for name, value in found.items():
+        share = value / found["trivial"]
         verdict = ""
         if name != "trivial":
             met = share >= GOAL and queries[name] <= MOST_QUERIES
             verdict = f"≥ {GOAL:.0%}, ≤ {MOST_QUERIES} queries: {'met' if met else 'MISSED'}"
         print(f"{name:12} {value:8.0f} {share:11.0%} {queries[name]:8}   {verdict}")
-    ratio = rates["5,000 clips"] / rates["50 clips"]
+    ratio = found["5,000 clips"] / found["50 clips"]
     print(f"5,000 clips against 50: {ratio:.0%} of the rate (the same cost: about 100%)")
 
 

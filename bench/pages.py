@@ -22,6 +22,7 @@ average is printed with the figures: on a busy machine they are not comparable.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import secrets
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -93,13 +95,9 @@ def rate(url: str, cookie: str, *, htmx: bool, seconds: float, clients: int) -> 
     return total / seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--clients", type=int, default=4)
-    args = parser.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="studio-bench-pages-"))
+def environment(work: Path, **extra: str) -> dict[str, str]:
+    """Studio's environment for a bench in `work` (a throwaway SQLite database and media,
+    the bench's URL conf and settings), set in this process too, before django.setup()."""
     (work / "bench_urls.py").write_text(URLS)
     (work / "bench_settings.py").write_text(SETTINGS)
     env = {
@@ -111,10 +109,59 @@ def main() -> None:
         "MEDIA_ROOT": str(work / "media"),
         "STATIC_ROOT": str(work / "static"),
         "DEBUG": "false",
-        "FAL_KEY": "bench-key",  # a hosted provider set up, as on a real Studio
+        **extra,
     }
     os.environ.update(env)
     sys.path[:0] = [str(work), str(ROOT)]
+    return env
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str]) -> Iterator[str]:
+    """gunicorn with two sync workers, as `manage.py serve` runs it; yields its base URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "studio.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--log-level", "warning"],
+        env=env, cwd=ROOT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz").read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("gunicorn did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def rates(
+    base: str, pages: dict[str, tuple[str, str, bool]], *, seconds: float, clients: int
+) -> dict[str, float]:
+    """Requests per second for each page (path, cookie, htmx), after a second to warm up."""
+    found = {}
+    for name, (path, cookie, htmx) in pages.items():
+        rate(base + path, cookie, htmx=htmx, seconds=1, clients=clients)
+        found[name] = rate(base + path, cookie, htmx=htmx, seconds=seconds, clients=clients)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="studio-bench-pages-"))
+    # A hosted provider set up, as on a real Studio.
+    env = environment(work, FAL_KEY="bench-key")
     import django
 
     django.setup()
@@ -129,7 +176,6 @@ def main() -> None:
     from studio.models import Job, Quota
     from studio.options import ClipOptions
 
-    server = None
     try:
         call_command("migrate", verbosity=0)
         call_command("collectstatic", "--noinput", verbosity=0)
@@ -181,32 +227,14 @@ def main() -> None:
             assert response.status_code in (200, 286), (name, response.status_code)
             queries[name] = len(captured.captured_queries)
 
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "studio.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "--log-level", "warning"],
-            env=env, cwd=ROOT,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz").read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.2)
-        rates = {}
-        for name, (path, htmx) in pages.items():
-            rate(base + path, cookie, htmx=htmx, seconds=1, clients=args.clients)  # warm
-            rates[name] = rate(
-                base + path, cookie, htmx=htmx, seconds=args.seconds, clients=args.clients
+        with gunicorn(env) as base:
+            found = rates(
+                base,
+                {name: (path, cookie, htmx) for name, (path, htmx) in pages.items()},
+                seconds=args.seconds,
+                clients=args.clients,
             )
     finally:
-        if server:
-            server.terminate()
-            server.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
     load = os.getloadavg()
@@ -216,8 +244,8 @@ def main() -> None:
     )
     print(f"(load average {load[0]:.2f} / {load[1]:.2f}, 1 / 5 min; {os.cpu_count()} cores)")
     print(f"{'page':10} {'req/s':>8} {'of trivial':>11} {'queries':>8}   goal")
-    for name, value in rates.items():
-        share = value / rates["trivial"]
+    for name, value in found.items():
+        share = value / found["trivial"]
         goal = GOALS.get(name)
         verdict = "" if goal is None else f"≥ {goal:.0%} {'met' if share >= goal else 'MISSED'}"
         print(f"{name:10} {value:8.0f} {share:11.0%} {queries[name]:8}   {verdict}")
