@@ -169,6 +169,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "studio.web.signin.locked_out"
 AXES_VERBOSE = False
+# The address a lock is for: the connection's, or behind STUDIO_TRUSTED_PROXIES reverse
+# proxies the one they saw (studio/web/signin.py client_address).
+AXES_CLIENT_IP_CALLABLE = "studio.web.signin.client_address"
+STUDIO_TRUSTED_PROXIES = env_int("STUDIO_TRUSTED_PROXIES", 0)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "create"
 LOGOUT_REDIRECT_URL = "login"

@@ -101,3 +101,40 @@ def test_an_admin_unlocks_an_account_from_the_admin(client, staff, creator):
     client.logout()
     unlocked = sign_in(client, reverse("login"), creator.username, right)
     assert unlocked.status_code == 302
+
+
+def test_behind_a_trusted_proxy_the_lock_is_for_the_address_it_saw(client, staff, settings):
+    settings.STUDIO_TRUSTED_PROXIES = 1
+    proxy = "10.0.0.5"  # every request arrives from the proxy
+
+    def through_proxy(password, seen, sent_by_client=""):
+        forwarded = f"{sent_by_client}, {seen}" if sent_by_client else seen
+        return client.post(
+            reverse("login"),
+            {"username": "sam", "password": password},
+            REMOTE_ADDR=proxy,
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+
+    # Five failures from one creator, each pretending to be somewhere else: the address the
+    # proxy saw counts, not what they wrote in the header.
+    answers = [
+        through_proxy("wrong", "203.0.113.7", sent_by_client=f"192.0.2.{n}").status_code
+        for n in range(5)
+    ]
+    assert answers == [200] * 4 + [429]
+    assert through_proxy("right-password-1", "203.0.113.7").status_code == 429
+    # Someone else behind the same proxy is not locked out with them.
+    assert through_proxy("right-password-1", "198.51.100.20").status_code == 302
+
+
+def test_without_trusted_proxies_the_forwarded_header_is_ignored(client, staff):
+    for n in range(5):
+        client.post(
+            reverse("login"),
+            {"username": "sam", "password": "wrong"},
+            REMOTE_ADDR="203.0.113.7",
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}",
+        )
+    answer = sign_in(client, reverse("login"), "sam", "right-password-1")
+    assert answer.status_code == 429

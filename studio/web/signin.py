@@ -1,5 +1,6 @@
 """The page a locked-out sign-in gets (django-axes calls `locked_out`): the same sign-in page
-the attempt came from, Studio's or the admin's, saying why and until when, with status 429."""
+the attempt came from, Studio's or the admin's, saying why and until when, with status 429;
+and whose address an attempt counts for (`client_address`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,20 @@ from django.utils import timezone
 from django.utils.formats import time_format
 
 TOO_MANY_REQUESTS = 429
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address a sign-in attempt comes from. Behind STUDIO_TRUSTED_PROXIES reverse proxies
+    that each append the address they saw to X-Forwarded-For, it is the one the outermost
+    proxy saw; entries further left are whatever the client sent, and are never trusted.
+    Without proxies (or with a header shorter than their count) it is the connection's."""
+    remote: str = request.META.get("REMOTE_ADDR", "")
+    proxies: int = settings.STUDIO_TRUSTED_PROXIES
+    if proxies <= 0:
+        return remote
+    seen = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    seen = [part for part in seen if part]
+    return seen[-proxies] if len(seen) >= proxies else remote
 
 
 def lockout_message() -> str:
