@@ -343,14 +343,14 @@ def run_the_burst(network, tmp_path, database, broker, endpoint, emulator, hosts
     (usage,) = db.rows("SELECT * FROM studio_usage")
     assert Decimal(usage["usd"]) == sum((Decimal(e["usd"]) for e in ledger), Decimal(0))
     assert [q["running_jobs"] for q in db.rows("SELECT running_jobs FROM studio_quota")] == [0]
-    # In the bucket: each clip's MP4 and poster, nothing else, and no upload left open.
+    # In the bucket: each clip's MP4, poster and last frame, nothing else, and no upload left open.
     s3 = stack.s3_client(endpoint)
     stored = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
     wanted = sorted(
-        f"clips/{job['creator_id']}/job-{pk}.{ext}"
+        f"clips/{job['creator_id']}/job-{pk}{end}"
         for pk, job in jobs.items()
         if job["status"] == "succeeded"
-        for ext in ("mp4", "jpg")
+        for end in (".mp4", ".jpg", "-last.jpg")  # the clip, its poster, its last frame
     )
     assert stored == wanted
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from studio import library, video
+from studio import library, storage, video
 from studio.models import Clip, Job, Quota, download_name
 from tests.factories import text_job
 from tests.test_views import finished_job
@@ -176,12 +176,12 @@ def test_download_names_come_from_the_prompt():
     assert len(long) <= 80 and long.endswith("-123456.mp4") and "--" not in long
 
 
-def test_finish_keeps_the_clips_last_frame(creator):
+def test_finish_keeps_the_clips_last_frame(creator, tmp_path):
     clip = finished_job(creator).clip
     assert clip.last_frame.name.endswith("-last.jpg")
     with default_storage.open(clip.last_frame.name, "rb") as f:
         assert f.read(3) == b"\xff\xd8\xff"
-    path = default_storage.path(clip.file.name)
+    path = storage.local_path(clip.file.name, tmp_path / "clip.mp4")  # from S3 too
     assert video.last_frame(path) != video.probe_with_poster(path)[1]
 
 
