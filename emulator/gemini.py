@@ -43,6 +43,7 @@ from emulator.base import (
     load,
     transient,
 )
+from emulator.google import google_error
 from studio.frames import frame_size
 from studio.providers.local import renderer
 
@@ -92,10 +93,10 @@ class GeminiEmulator(ProviderEmulator):
     ) -> Reply:
         route = path[len("/gemini/v1beta/") :] if path.startswith("/gemini/v1beta/") else None
         if route is None:
-            return _google_error(404, "NOT_FOUND", "Not found.")
+            return google_error(404, "NOT_FOUND", "Not found.")
         key = headers.get("x-goog-api-key", "")
         if not key:
-            return _google_error(
+            return google_error(
                 403,
                 "PERMISSION_DENIED",
                 "Method doesn't allow unregistered callers (callers without established "
@@ -103,11 +104,11 @@ class GeminiEmulator(ProviderEmulator):
                 "this API.",
             )
         if key == REJECTED_KEY:
-            return _google_error(
+            return google_error(
                 400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."
             )
         if key == NO_CREDIT_KEY:
-            return _google_error(
+            return google_error(
                 429,
                 "RESOURCE_EXHAUSTED",
                 "You exceeded your current quota, please check your plan and billing details.",
@@ -127,21 +128,21 @@ class GeminiEmulator(ProviderEmulator):
         if match and method == "GET":
             job = self.job(match.group(1))
             if job is None or query.get("alt") != ["media"]:
-                return _google_error(404, "NOT_FOUND", "File not found.")
+                return google_error(404, "NOT_FOUND", "File not found.")
             return self.download(
-                job, lambda: _google_error(404, "NOT_FOUND", "The file has expired.")
+                job, lambda: google_error(404, "NOT_FOUND", "The file has expired.")
             )
-        return _google_error(404, "NOT_FOUND", f"Method not found: {method} /{route}")
+        return google_error(404, "NOT_FOUND", f"Method not found: {method} /{route}")
 
     def _unknown_model(self, model: str, method: str) -> Reply:
         if model in RETIRED_MODELS:
-            return _google_error(
+            return google_error(
                 404,
                 "NOT_FOUND",
                 f"This model models/{model} is no longer available. Please update your code to "
                 "use a newer model for the latest features and improvements.",
             )
-        return _google_error(
+        return google_error(
             404,
             "NOT_FOUND",
             f"models/{model} is not found for API version v1beta, or is not supported for "
@@ -173,7 +174,7 @@ class GeminiEmulator(ProviderEmulator):
         spec = self.server.take_failure(("gemini-submit", prompt), failures, "submit")
         if spec is not None and spec.kind not in ("timeout", "malformed"):
             if spec.kind == "policy":
-                return _google_error(
+                return google_error(
                     400,
                     "INVALID_ARGUMENT",
                     "The prompt could not be submitted. This prompt contains words that "
@@ -182,7 +183,7 @@ class GeminiEmulator(ProviderEmulator):
             return transient(spec, _google_shapes(self.server.retry_after))
         problem = _validate(data)
         if problem:
-            return _google_error(400, "INVALID_ARGUMENT", problem)
+            return google_error(400, "INVALID_ARGUMENT", problem)
         parameters = data.get("parameters", {})
         first = b64(instance["image"]["bytesBase64Encoded"]) if "image" in instance else None
         last = b64(instance["lastFrame"]["bytesBase64Encoded"]) if "lastFrame" in instance else None
@@ -249,7 +250,7 @@ class GeminiEmulator(ProviderEmulator):
     def _operation(self, job_id: str, origin: str) -> Reply:
         job = self.job(job_id)
         if job is None:
-            return _google_error(404, "NOT_FOUND", "Operation not found.")
+            return google_error(404, "NOT_FOUND", "Operation not found.")
         spec = self.server.take_failure(job.id, job.failures, "poll")
         phase, _, _ = self.server.phase(job)
         name = f"models/{self.model}/operations/{job.id}"
@@ -312,18 +313,9 @@ class GeminiEmulator(ProviderEmulator):
 # --------------------------------------------------------------------------- Google's shapes
 
 
-def _google_error(
-    code: int, status: str, message: str, details: list | None = None, headers=None
-) -> Reply:
-    error = {"code": code, "message": message, "status": status}
-    if details:
-        error["details"] = details
-    return json_reply(code, {"error": error}, headers)
-
-
 def _google_shapes(retry_after: int) -> dict[str, Callable[[], Reply]]:
     return {
-        "rate_limit": lambda: _google_error(
+        "rate_limit": lambda: google_error(
             429,
             "RESOURCE_EXHAUSTED",
             "Resource has been exhausted (e.g. check quota).",
@@ -335,7 +327,7 @@ def _google_shapes(retry_after: int) -> dict[str, Callable[[], Reply]]:
             ],
             {"Retry-After": str(retry_after)},
         ),
-        "server_error": lambda: _google_error(
+        "server_error": lambda: google_error(
             503, "UNAVAILABLE", "The service is currently unavailable."
         ),
     }

@@ -67,6 +67,7 @@ from emulator.base import (
     load,
     transient,
 )
+from emulator.google import google_error
 from studio.frames import frame_size
 from studio.providers.local import renderer
 
@@ -172,12 +173,12 @@ class VertexEmulator(ProviderEmulator):
             return self._storage(method, path[len("/vertex/storage") :], query, headers, body)
         route = unquote(path[len("/vertex/v1/") :]) if path.startswith("/vertex/v1/") else None
         if route is None:
-            return _google_error(404, "NOT_FOUND", "Not found.")
+            return google_error(404, "NOT_FOUND", "Not found.")
         account, refused = self._caller(headers)
         if refused is not None:
             return refused
         if account == NO_CREDIT_KEY:
-            return _google_error(
+            return google_error(
                 403,
                 "PERMISSION_DENIED",
                 f"This API method requires billing to be enabled. Please enable billing on "
@@ -193,11 +194,11 @@ class VertexEmulator(ProviderEmulator):
         if match and method == "POST":
             project, location, model, verb = match.groups()
             if not _LOCATION.fullmatch(location):
-                return _google_error(
+                return google_error(
                     400, "INVALID_ARGUMENT", f"Location {location} is not supported."
                 )
             if model != VERTEX_MODEL:
-                return _google_error(
+                return google_error(
                     404,
                     "NOT_FOUND",
                     f"Publisher Model `projects/{project}/locations/{location}/publishers/"
@@ -210,7 +211,7 @@ class VertexEmulator(ProviderEmulator):
             if verb == "predictLongRunning":
                 return self._submit(resource, body)
             return self._operation(resource, body)
-        return _google_error(
+        return google_error(
             404,
             "NOT_FOUND",
             f"The requested URL /v1/{route} was not found on this server ({method}).",
@@ -287,7 +288,7 @@ class VertexEmulator(ProviderEmulator):
         if storage:
             return "", _storage_error(401, "Invalid Credentials", "authError")
         missing = "is missing required" if not token else "had invalid"
-        return "", _google_error(
+        return "", google_error(
             401,
             "UNAUTHENTICATED",
             f"Request {missing} authentication credential{'s' if token else ''}. Expected "
@@ -299,7 +300,7 @@ class VertexEmulator(ProviderEmulator):
 
     def _publisher_model(self, model: str) -> Reply:
         if model != VERTEX_MODEL:
-            return _google_error(
+            return google_error(
                 404, "NOT_FOUND", f"Publisher Model `publishers/google/models/{model}` not found."
             )
         return json_reply(
@@ -321,7 +322,7 @@ class VertexEmulator(ProviderEmulator):
         spec = self.server.take_failure(("vertex-submit", prompt), failures, "submit")
         if spec is not None and spec.kind not in ("timeout", "malformed"):
             if spec.kind == "policy":
-                return _google_error(
+                return google_error(
                     400,
                     "INVALID_ARGUMENT",
                     "The prompt could not be submitted. This prompt contains sensitive words "
@@ -331,11 +332,11 @@ class VertexEmulator(ProviderEmulator):
             return transient(spec, _google_shapes(self.server.retry_after))
         problem = _validate(data)
         if problem:
-            return _google_error(400, "INVALID_ARGUMENT", problem)
+            return google_error(400, "INVALID_ARGUMENT", problem)
         parameters = data.get("parameters", {})
         video, problem = self._input_video(instance.get("video"))
         if problem:
-            return _google_error(400, "INVALID_ARGUMENT", problem)
+            return google_error(400, "INVALID_ARGUMENT", problem)
         duration = parameters.get("durationSeconds", 8)
         run_error = ""
         if video is None and duration not in (4, 6, 8):
@@ -409,7 +410,7 @@ class VertexEmulator(ProviderEmulator):
         data = load(body)
         if not isinstance(data, dict) or set(data) != {"operationName"}:
             extra = sorted(set(data) - {"operationName"}) if isinstance(data, dict) else []
-            return _google_error(
+            return google_error(
                 400,
                 "INVALID_ARGUMENT",
                 f'Invalid JSON payload received. Unknown name "{extra[0]}": Cannot find field.'
@@ -418,12 +419,12 @@ class VertexEmulator(ProviderEmulator):
             )
         name = data["operationName"]
         if not isinstance(name, str) or not name.startswith(f"{resource}/operations/"):
-            return _google_error(
+            return google_error(
                 400, "INVALID_ARGUMENT", "operationName must name an operation of this model."
             )
         job = self.job(name.rpartition("/operations/")[2])
         if job is None or job.info.get("name") != name:
-            return _google_error(404, "NOT_FOUND", f"Operation {name} not found.")
+            return google_error(404, "NOT_FOUND", f"Operation {name} not found.")
         spec = self.server.take_failure(job.id, job.failures, "poll")
         reply = self._operation_reply(job, name)
         if spec is not None:
@@ -462,7 +463,7 @@ class VertexEmulator(ProviderEmulator):
         # Inline: the first answer is the poll; later ones are Studio bringing the clip home,
         # so the download stage's failures land on them.
         answers = job.info["done_answers"] = job.info.get("done_answers", 0) + 1
-        expired = lambda: _google_error(404, "NOT_FOUND", f"Operation {name} not found.")  # noqa: E731
+        expired = lambda: google_error(404, "NOT_FOUND", f"Operation {name} not found.")  # noqa: E731
         if answers > 1:
             spec = self.server.take_failure(job.id, job.failures, "download")
             if spec is not None and spec.kind == "expired":
@@ -533,16 +534,9 @@ class VertexEmulator(ProviderEmulator):
 # --------------------------------------------------------------------------- Google's shapes
 
 
-def _google_error(code: int, status: str, message: str, details=None, headers=None) -> Reply:
-    error = {"code": code, "message": message, "status": status}
-    if details:
-        error["details"] = details
-    return json_reply(code, {"error": error}, headers)
-
-
 def _google_shapes(retry_after: int) -> dict[str, Callable[[], Reply]]:
     return {
-        "rate_limit": lambda: _google_error(
+        "rate_limit": lambda: google_error(
             429,
             "RESOURCE_EXHAUSTED",
             "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base"
@@ -556,7 +550,7 @@ def _google_shapes(retry_after: int) -> dict[str, Callable[[], Reply]]:
             ],
             {"Retry-After": str(retry_after)},
         ),
-        "server_error": lambda: _google_error(
+        "server_error": lambda: google_error(
             503, "UNAVAILABLE", "The service is currently unavailable."
         ),
     }
